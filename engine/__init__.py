@@ -1,0 +1,9 @@
+"""CNN Studio's engine: convolutional networks written from scratch in NumPy.
+
+NumPy only (plus the standard library); never imports Qt, matplotlib or Pillow at this level.
+The public API is what this module exports; the app, the command line and tests use these names.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
