@@ -7,3 +7,6 @@ The public API is what this module exports; the app, the command line and tests 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from engine.threads import get_num_threads as get_num_threads
+from engine.threads import set_num_threads as set_num_threads

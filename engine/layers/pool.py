@@ -1,0 +1,189 @@
+"""Pooling over NHWC tensors: max, average and global average.
+
+Windows are visited by kernel offset: for a p x p pool there are p*p strided views of the
+input, each (N, Ho, Wo, C), so the work is p*p whole-array operations instead of a loop over
+windows. Output sizes use floor mode (rows/columns that do not fill a window are dropped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.layers.base import Layer
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class _Pool2D(Layer):
+    """Shared shape logic of the windowed pools."""
+
+    kind = "pool"
+
+    def __init__(self, pool_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.pool_size = _positive_int(pool_size, "pool_size")
+        self.stride = self.pool_size if stride is None else _positive_int(stride, "stride")
+        self._cache: tuple | None = None
+
+    def _out_hw(self, h: int, w: int) -> tuple[int, int]:
+        p, s = self.pool_size, self.stride
+        if h < p or w < p:
+            raise ValueError(f"input {h}x{w} is smaller than the {p}x{p} pool")
+        return (h - p) // s + 1, (w - p) // s + 1
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(H, W, C) -> (Ho, Wo, C)."""
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"{self.kind} needs image input (height, width, channels), "
+                f"got shape {tuple(input_shape)}"
+            )
+        h, w, c = input_shape
+        return (*self._out_hw(h, w), c)
+
+    def _check(self, x: np.ndarray) -> tuple[int, int]:
+        if x.ndim != 4:
+            raise ValueError(f"{self.kind} expects input (N, H, W, C), got shape {x.shape}")
+        return self._out_hw(x.shape[1], x.shape[2])
+
+    def _offsets(self, x: np.ndarray, ho: int, wo: int):
+        """Yield (i, j, view) for each pool offset; view is (N, Ho, Wo, C) into x."""
+        s = self.stride
+        hs, ws = (ho - 1) * s + 1, (wo - 1) * s + 1
+        for i in range(self.pool_size):
+            for j in range(self.pool_size):
+                yield i, j, x[:, i : i + hs : s, j : j + ws : s, :]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(pool_size={self.pool_size}, stride={self.stride})"
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling. x: (N, H, W, C) -> (N, Ho, Wo, C), Ho = (H - pool) // stride + 1.
+
+    The gradient of each window goes to exactly one position, its first maximum in row-major
+    order (the position ``np.argmax`` over the flattened window picks), also when values tie.
+    """
+
+    kind = "maxpool2d"
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
+        ho, wo = self._check(x)
+        p, s = self.pool_size, self.stride
+        n, c = x.shape[0], x.shape[3]
+        if s == p:
+            # Non-overlapping windows: one reshape and a max over the two window axes.
+            blocks = x[:, : ho * p, : wo * p, :].reshape(n, ho, p, wo, p, c)
+            y = blocks.max(axis=(2, 4))
+        else:
+            y = None
+            for _, _, view in self._offsets(x, ho, wo):
+                y = view.copy() if y is None else np.maximum(y, view, out=y)
+        self._cache = (x, y) if training else None
+        return y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (N, Ho, Wo, C) -> dx: (N, H, W, C)."""
+        if self._cache is None:
+            raise RuntimeError("MaxPool2D.backward called without a training-mode forward")
+        x, y = self._cache
+        self._cache = None
+        dout = np.asarray(dout, dtype=x.dtype)
+        ho, wo = y.shape[1:3]
+        s, p = self.stride, self.pool_size
+        overlap = s < p
+        covers_all = s == p and ho * p == x.shape[1] and wo * p == x.shape[2]
+        dx = np.empty_like(x) if covers_all else np.zeros_like(x)
+        pending = np.ones(y.shape, dtype=bool)  # windows whose maximum is not routed yet
+        hit = np.empty(y.shape, dtype=bool)
+        for view, dview in self._offsets_pair(x, dx, ho, wo):
+            np.equal(view, y, out=hit)
+            hit &= pending
+            pending &= ~hit
+            if overlap:
+                dview += np.where(hit, dout, 0)
+            else:
+                np.multiply(dout, hit, out=dview)
+        return dx
+
+    def _offsets_pair(self, x: np.ndarray, dx: np.ndarray, ho: int, wo: int):
+        s = self.stride
+        hs, ws = (ho - 1) * s + 1, (wo - 1) * s + 1
+        for i in range(self.pool_size):
+            for j in range(self.pool_size):
+                sl = (slice(None), slice(i, i + hs, s), slice(j, j + ws, s), slice(None))
+                yield x[sl], dx[sl]
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling. x: (N, H, W, C) -> (N, Ho, Wo, C), Ho = (H - pool) // stride + 1."""
+
+    kind = "avgpool2d"
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
+        ho, wo = self._check(x)
+        p, s = self.pool_size, self.stride
+        n, c = x.shape[0], x.shape[3]
+        if s == p:
+            blocks = x[:, : ho * p, : wo * p, :].reshape(n, ho, p, wo, p, c)
+            y = blocks.mean(axis=(2, 4), dtype=x.dtype)
+        else:
+            y = None
+            for _, _, view in self._offsets(x, ho, wo):
+                y = view.copy() if y is None else np.add(y, view, out=y)
+            y *= 1.0 / (p * p)
+        self._cache = (x.shape, x.dtype) if training else None
+        return y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window shares its gradient equally."""
+        if self._cache is None:
+            raise RuntimeError("AvgPool2D.backward called without a training-mode forward")
+        shape, dtype = self._cache
+        self._cache = None
+        ho, wo = dout.shape[1:3]
+        p = self.pool_size
+        share = np.asarray(dout, dtype=dtype) * dtype.type(1.0 / (p * p))
+        dx = np.zeros(shape, dtype)
+        for _, _, dview in self._offsets(dx, ho, wo):
+            dview += share
+        return dx
+
+
+class GlobalAvgPool2D(Layer):
+    """Mean over all positions of each channel. x: (N, H, W, C) -> (N, C)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: tuple | None = None
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(H, W, C) -> (C,)."""
+        if len(input_shape) != 3:
+            raise ValueError(
+                "global_avgpool2d needs image input (height, width, channels), "
+                f"got shape {tuple(input_shape)}"
+            )
+        return (input_shape[2],)
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"global_avgpool2d expects input (N, H, W, C), got shape {x.shape}")
+        self._cache = (x.shape, x.dtype) if training else None
+        return x.mean(axis=(1, 2), dtype=x.dtype)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (N, C) -> dx: (N, H, W, C)."""
+        if self._cache is None:
+            raise RuntimeError("GlobalAvgPool2D.backward called without a training-mode forward")
+        (n, h, w, c), dtype = self._cache
+        self._cache = None
+        share = np.asarray(dout, dtype=dtype) * dtype.type(1.0 / (h * w))
+        return np.broadcast_to(share[:, None, None, :], (n, h, w, c)).copy()

@@ -1,0 +1,127 @@
+"""The engine's thread pool, and the one threading scheme per process.
+
+Convolutions split their work across a small pool of Python threads (NumPy releases the GIL
+inside BLAS and most array loops). BLAS itself is then held to one thread with threadpoolctl,
+so that ``n`` Python threads never run on top of ``n`` OpenBLAS threads each: mixing the two
+oversubscribes the cores and halves matrix-product speed.
+
+Two ways of splitting a convolution are offered (:func:`set_parallel_mode`):
+
+``"batch"`` (default)
+    each thread takes a contiguous share of the batch (its own im2col, matrix products and
+    col2im). Measured faster on the 2-core machines we target; see ``python -m engine.bench``.
+``"filters"``
+    the output filters are split into batches, one per thread, over shared im2col columns.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+PARALLEL_MODES = ("batch", "filters")
+
+_lock = threading.Lock()
+_num_threads: int | None = None
+_parallel_mode = "batch"
+_pool: ThreadPoolExecutor | None = None
+_blas_limiter: Any = None
+_worker = threading.local()
+
+
+def _default_num_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _limit_blas() -> None:
+    """Hold BLAS to one thread for the whole process (our pool supplies the parallelism)."""
+    global _blas_limiter
+    if _blas_limiter is not None:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is in requirements.txt
+        _blas_limiter = False
+        return
+    _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` Python threads for convolutions (BLAS stays single-threaded)."""
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"number of threads must be a positive integer, got {n!r}")
+    with _lock:
+        _limit_blas()
+        if n != _num_threads and _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+        _num_threads = n
+
+
+def get_num_threads() -> int:
+    """The number of threads convolutions use (default: the CPUs this process may run on)."""
+    global _num_threads
+    with _lock:
+        if _num_threads is None:
+            _num_threads = _default_num_threads()
+        return _num_threads
+
+
+def set_parallel_mode(mode: str) -> None:
+    """Choose how convolutions split work across threads: ``"batch"`` or ``"filters"``."""
+    global _parallel_mode
+    if mode not in PARALLEL_MODES:
+        raise ValueError(f"parallel mode must be one of {PARALLEL_MODES}, got {mode!r}")
+    _parallel_mode = mode
+
+
+def get_parallel_mode() -> str:
+    return _parallel_mode
+
+
+def _get_pool(n: int) -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        _limit_blas()
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cnn-engine")
+        return _pool
+
+
+def _run_in_worker(fn: Callable[..., T], args: tuple) -> T:
+    _worker.active = True
+    try:
+        return fn(*args)
+    finally:
+        _worker.active = False
+
+
+def parallel_map(fn: Callable[..., T], arg_lists: Sequence[tuple]) -> list[T]:
+    """Call ``fn(*args)`` for each tuple of ``arg_lists`` on the pool; results in order.
+
+    The calling thread takes the first task itself, so one task costs no thread hop, and a
+    call made from inside a pool worker runs serially (no nested waiting on the pool).
+    """
+    if len(arg_lists) <= 1 or getattr(_worker, "active", False):
+        _limit_blas()
+        return [fn(*args) for args in arg_lists]
+    pool = _get_pool(get_num_threads())
+    futures = [pool.submit(_run_in_worker, fn, args) for args in arg_lists[1:]]
+    first = fn(*arg_lists[0])
+    return [first, *(f.result() for f in futures)]
+
+
+def split_range(n: int, parts: int) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into at most ``parts`` contiguous, near-equal (start, stop) pieces."""
+    parts = max(1, min(parts, n))
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(parts) if bounds[k] < bounds[k + 1]]
