@@ -27,6 +27,13 @@ from engine.layers.base import Layer
 # Columns of one chunk of images should stay in the per-core L2 cache between their
 # im2col copy and the matrix product that reads them.
 _CHUNK_BYTES = 1 << 20
+# Filters per matrix product in the "filters" parallel mode (fixed, so results do not depend
+# on the thread count).
+_FILTER_GROUP = 16
+
+
+def _groups(n: int, width: int) -> list[tuple[int, int]]:
+    return [(a, min(a + width, n)) for a in range(0, n, width)]
 
 
 def _as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
@@ -184,16 +191,17 @@ class Conv2D(Layer):
         chunks = self._chunks(n, *xp.shape[1:3], ho, wo, W.dtype.itemsize)
         nthreads = threads.get_num_threads()
 
-        if threads.get_parallel_mode() == "filters" and nthreads > 1:
+        if threads.get_parallel_mode() == "filters":
             cols = im2col(xp, self.kh, self.kw, self.stride, out=self._buffer(
                 ("cols", "all"), (n * rows, Wm.shape[0]), W.dtype))
-            groups = threads.split_range(self.out_channels, nthreads)
+            groups = _groups(self.out_channels, _FILTER_GROUP)
 
-            def filter_task(f0: int, f1: int) -> None:
-                y2[:, f0:f1] = cols @ Wm[:, f0:f1]
-                y2[:, f0:f1] += b[f0:f1]
+            def filter_task(g_first: int, g_last: int) -> None:
+                for f0, f1 in groups[g_first:g_last]:
+                    y2[:, f0:f1] = cols @ Wm[:, f0:f1]
+                    y2[:, f0:f1] += b[f0:f1]
 
-            threads.parallel_map(filter_task, groups)
+            threads.parallel_map(filter_task, threads.split_range(len(groups), nthreads))
         else:
             def batch_task(part: int, c_first: int, c_last: int) -> None:
                 for c0, c1 in chunks[c_first:c_last]:
@@ -240,23 +248,22 @@ class Conv2D(Layer):
             else:
                 col2im(dcols, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride, out=dx[c0:c1])
 
-        if threads.get_parallel_mode() == "filters" and nthreads > 1:
+        if threads.get_parallel_mode() == "filters":
             cols = im2col(xp, self.kh, self.kw, self.stride, out=self._buffer(
                 ("cols", "all"), (n * rows, K), dtype))
             dcols = self._buffer(("dcols", "all"), (n * rows, K), dtype)
             dW = self.grads["W"].reshape(K, cout)
+            fgroups = _groups(cout, _FILTER_GROUP)
+            kgroups = _groups(K, _FILTER_GROUP * 4)
 
-            def filter_task(f0: int, f1: int, k0: int, k1: int) -> None:
-                dW[:, f0:f1] = cols.T @ d2[:, f0:f1]
-                dcols[:, k0:k1] = d2 @ Wm[k0:k1].T
+            def filter_task(part: int) -> None:
+                # Fixed groups, dealt round-robin: the same products whatever the thread count.
+                for f0, f1 in fgroups[part::nthreads]:
+                    dW[:, f0:f1] = cols.T @ d2[:, f0:f1]
+                for k0, k1 in kgroups[part::nthreads]:
+                    dcols[:, k0:k1] = d2 @ Wm[k0:k1].T
 
-            fgroups = threads.split_range(cout, nthreads)
-            kgroups = threads.split_range(K, nthreads)
-            if len(fgroups) == len(kgroups):
-                tasks = [(*f, *k) for f, k in zip(fgroups, kgroups, strict=True)]
-                threads.parallel_map(filter_task, tasks)
-            else:
-                filter_task(0, cout, 0, K)
+            threads.parallel_map(filter_task, [(k,) for k in range(nthreads)])
             for c0, c1 in chunks:
                 input_grad("all", c0, c1, dcols[c0 * rows : c1 * rows])
         else:

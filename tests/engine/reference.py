@@ -89,3 +89,45 @@ def pool2d_backward(
                     else:
                         dx[i, rs : rs + pool, cs : cs + pool, k] += g / (pool * pool)
     return dx
+
+
+def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Centred differences of the scalar f() with respect to every element of x (in place)."""
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    for _ in it:
+        idx = it.multi_index
+        old = x[idx]
+        x[idx] = old + h
+        plus = f()
+        x[idx] = old - h
+        minus = f()
+        x[idx] = old
+        grad[idx] = (plus - minus) / (2 * h)
+    return grad
+
+
+def rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest elementwise relative error, |a - b| / max(|a| + |b|, 1e-8) (cs231n's rel_error)."""
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def check_layer_gradients(layer, x: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Relative errors of the layer's analytic gradients (input and every parameter).
+
+    The loss is sum(forward(x) * g) for a fixed random g, so its gradient w.r.t. the output is g.
+    Everything is float64; the layer is cast with astype(np.float64) by the caller.
+    """
+    rng = np.random.default_rng(seed)
+    y = layer.forward(x, training=True)
+    g = rng.standard_normal(y.shape)
+    dx = layer.backward(g)
+    analytic = {"x": dx, **{k: v.copy() for k, v in layer.grads.items()}}
+
+    def loss() -> float:
+        return float(np.sum(layer.forward(x, training=True) * g))
+
+    errors = {"x": rel_error(dx, numerical_gradient(loss, x))}
+    for key, param in layer.params.items():
+        errors[key] = rel_error(analytic[key], numerical_gradient(loss, param))
+    return errors

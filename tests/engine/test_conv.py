@@ -1,0 +1,159 @@
+"""Conv2D: gradient checks, agreement with the loop reference, thread-count invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import threads
+from engine.layers import conv as conv_module
+from engine.layers.conv import Conv2D
+from tests.engine.reference import check_layer_gradients, conv2d_backward, conv2d_forward
+
+
+@pytest.fixture
+def restore_threads():
+    n, mode = threads.get_num_threads(), threads.get_parallel_mode()
+    yield
+    threads.set_num_threads(n)
+    threads.set_parallel_mode(mode)
+
+
+def _layer(cin, cout, k, stride, padding, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    layer = Conv2D(cin, cout, k, stride, padding, rng=rng).astype(dtype)
+    layer.params["b"][:] = rng.standard_normal(cout)
+    return layer
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", 1])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_gradient_check(kernel, stride, padding):
+    layer = _layer(2, 3, kernel, stride, padding, seed=kernel * 10 + stride)
+    x = np.random.default_rng(1).standard_normal((1, 7, 5, 2))
+    errors = check_layer_gradients(layer, x)
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "shape"),
+    [(3, 1, "same", (2, 7, 9, 3)), (5, 2, "valid", (1, 9, 7, 3)), (1, 2, 0, (3, 5, 5, 3)),
+     (3, 2, 2, (2, 6, 5, 3)), (4, 3, "same", (2, 8, 7, 3)), ((3, 1), 1, "same", (1, 5, 6, 3))],
+)
+def test_matches_loop_reference(kernel, stride, padding, shape):
+    layer = _layer(3, 4, kernel, stride, padding)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    y = layer.forward(x)
+    W, b = layer.params["W"], layer.params["b"]
+    np.testing.assert_allclose(y, conv2d_forward(x, W, b, stride, layer.pads), atol=1e-12)
+    dout = rng.standard_normal(y.shape)
+    dx = layer.backward(dout)
+    rdx, rdW, rdb = conv2d_backward(x, W, dout, stride, layer.pads)
+    np.testing.assert_allclose(dx, rdx, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["W"], rdW, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], rdb, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["batch", "filters"])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_identical_for_any_thread_count(mode, padding, restore_threads, monkeypatch):
+    # Small chunks, so that a batch of 7 is cut into several and shared unevenly.
+    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2000)
+    rng = np.random.default_rng(3)
+    # 40 filters and 8 * 9 = 72 column rows: several filter groups in the "filters" mode too.
+    x = rng.standard_normal((7, 6, 6, 8)).astype(np.float32)
+    size = 6 if padding == "same" else 4
+    dout = rng.standard_normal((7, size, size, 40)).astype(np.float32)
+    results = []
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        threads.set_parallel_mode(mode)
+        layer = _layer(8, 40, 3, 1, padding, dtype=np.float32)
+        y = layer.forward(x)
+        dx = layer.backward(dout)
+        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_modes_agree(restore_threads):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 8, 8, 3))
+    dout = rng.standard_normal((4, 4, 4, 6))
+    out = {}
+    threads.set_num_threads(2)
+    for mode in ("batch", "filters"):
+        threads.set_parallel_mode(mode)
+        layer = _layer(3, 6, 3, 2, 1)
+        out[mode] = (layer.forward(x), layer.backward(dout), layer.grads["W"].copy())
+    for a, b in zip(out["batch"], out["filters"], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_float32_stays_float32_and_matches_float64():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 6, 6, 3))
+    layer32 = Conv2D(3, 4, 3, padding="same", rng=np.random.default_rng(0))
+    layer64 = Conv2D(3, 4, 3, padding="same", rng=np.random.default_rng(0)).astype(np.float64)
+    y32 = layer32.forward(x.astype(np.float32))
+    assert y32.dtype == np.float32
+    assert layer32.backward(np.ones_like(y32)).dtype == np.float32
+    assert layer32.grads["W"].dtype == np.float32
+    np.testing.assert_allclose(y32, layer64.forward(x), rtol=1e-4, atol=1e-5)
+
+
+def test_repeated_batches_reuse_buffers_without_stale_values():
+    layer = _layer(3, 2, 3, 1, "same")
+    rng = np.random.default_rng(6)
+    for shape in [(3, 5, 5, 3), (2, 5, 5, 3), (3, 7, 4, 3)]:
+        x = rng.standard_normal(shape)
+        expected = conv2d_forward(x, layer.params["W"], layer.params["b"], 1, layer.pads)
+        np.testing.assert_allclose(layer.forward(x), expected, atol=1e-12)
+        np.testing.assert_allclose(layer.forward(x, training=False), expected, atol=1e-12)
+
+
+def test_init_is_he_normal_and_seeded():
+    a = Conv2D(16, 64, 3, rng=np.random.default_rng(7))
+    b = Conv2D(16, 64, 3, rng=np.random.default_rng(7))
+    assert a.params["W"].shape == (3, 3, 16, 64) and a.params["W"].dtype == np.float32
+    np.testing.assert_array_equal(a.params["W"], b.params["W"])
+    assert abs(a.params["W"].std() - np.sqrt(2 / (3 * 3 * 16))) < 0.01
+    assert not a.params["b"].any()
+    assert set(a.grads) == {"W", "b"}
+
+
+def test_shapes_attributes_and_repr():
+    layer = Conv2D(3, 8, 5, stride=2, padding="same")
+    assert layer.output_shape((32, 31, 3)) == (16, 16, 8)
+    assert Conv2D(3, 8, 3).output_shape((7, 7, 3)) == (5, 5, 8)
+    assert Conv2D(3, 8, 3, padding=2).output_shape((7, 7, 3)) == (9, 9, 8)
+    assert (layer.in_channels, layer.out_channels, layer.kernel_size) == (3, 8, 5)
+    assert (layer.stride, layer.padding) == (2, "same")
+    assert repr(layer) == "Conv2D(3, 8, kernel_size=5, stride=2, padding='same')"
+
+
+def test_output_shape_refuses_small_or_wrong_input():
+    with pytest.raises(ValueError, match="input 2x2 is smaller than the 3x3 kernel"):
+        Conv2D(1, 4, 3).output_shape((2, 2, 1))
+    with pytest.raises(ValueError, match="expects 3 input channels, got 1"):
+        Conv2D(3, 4, 3).output_shape((8, 8, 1))
+    with pytest.raises(ValueError, match="image input"):
+        Conv2D(3, 4, 3).output_shape((8,))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"kernel_size": 0}, "kernel_size must be a positive integer, got 0"),
+     ({"stride": -1}, "stride must be a positive integer, got -1"),
+     ({"padding": "full"}, "got 'full'"),
+     ({"padding": -2}, "got -2"),
+     ({"in_channels": 0}, "in_channels must be a positive integer, got 0"),
+     ({"out_channels": 2.5}, "out_channels must be a positive integer, got 2.5")],
+)
+def test_init_validation(kwargs, message):
+    args = {"in_channels": 3, "out_channels": 4, "kernel_size": 3, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Conv2D(**args)
