@@ -1,0 +1,157 @@
+"""What a training run is asked to do, as one plain-data object shared by the CLI and the GUI.
+
+:class:`TrainingConfig` is stored in checkpoints and model files (``to_dict``) and read back
+(``from_dict``); :func:`recommended_config` gives the settings of a dataset's recommended
+preset (``models/<name>.json``: ``"datasets"`` and ``"recommended"``), the ones that reach the
+accuracy quoted in the README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+@dataclass
+class TrainingConfig:
+    """Settings of one training run (all plain data).
+
+    ``arch``: preset name or a spec (list of layer dicts). ``warmup_epochs`` may be fractional.
+    ``threads``: 0 = the engine's default. ``val_split``: fraction of the training split held
+    out (stratified) for validation. ``early_stopping``: patience in epochs on val_loss (0 =
+    off). ``checkpoint_every``: batches between checkpoints (0 = only at epoch ends).
+    ``max_train_images``: train on a stratified subset of this size (0 = all), for quick runs.
+    """
+
+    dataset: str = "mnist"
+    arch: Any = "mnist-small"
+    epochs: int = 5
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0
+    augment: bool = False
+    seed: int = 0
+    threads: int = 0
+    val_split: float = 0.1
+    early_stopping: int = 0
+    checkpoint_every: int = 0
+    max_train_images: int = 0
+    notes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first setting out of range."""
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ValueError(message)
+
+        need(isinstance(self.epochs, int) and self.epochs >= 1,
+             f"epochs must be a whole number of at least 1, got {self.epochs!r}")
+        need(isinstance(self.batch_size, int) and self.batch_size >= 1,
+             f"batch size must be a whole number of at least 1, got {self.batch_size!r}")
+        need(isinstance(self.lr, int | float) and self.lr > 0,
+             f"learning rate must be positive, got {self.lr!r}")
+        need(str(self.optimizer).lower() in OPTIMIZERS,
+             f"unknown optimizer {self.optimizer!r} (choose from: {', '.join(OPTIMIZERS)})")
+        need(str(self.schedule).lower() in SCHEDULES,
+             f"unknown schedule {self.schedule!r} (choose from: {', '.join(SCHEDULES)})")
+        need(0 <= self.val_split < 1, f"validation split must be in [0, 1), got {self.val_split}")
+        need(0 <= self.label_smoothing < 1,
+             f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        need(self.warmup_epochs >= 0, f"warm-up must be >= 0 epochs, got {self.warmup_epochs}")
+        need(self.grad_clip >= 0, f"gradient clipping must be >= 0, got {self.grad_clip}")
+        need(isinstance(self.seed, int) and self.seed >= 0,
+             f"seed must be a non-negative whole number, got {self.seed!r}")
+        for name in ("threads", "early_stopping", "checkpoint_every", "max_train_images"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and value >= 0,
+                 f"{name.replace('_', ' ')} must be a whole number >= 0, got {value!r}")
+        self.optimizer = str(self.optimizer).lower()
+        self.schedule = str(self.schedule).lower()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingConfig:
+        """Build from :meth:`to_dict` output; unknown keys are refused, missing ones default."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> TrainingConfig:
+        """A copy with ``changes`` applied (None values are ignored, as unset CLI options)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def arch_label(self) -> str:
+        return self.arch if isinstance(self.arch, str) else "custom"
+
+
+# Used when no preset names a dataset (e.g. an image folder of unknown kind).
+_FALLBACK_ARCH = {"digits": "mnist-small", "colour": "cifar-small"}
+
+
+def _presets_for(dataset: str) -> list[dict]:
+    from engine.spec import list_presets, load_preset
+
+    found = []
+    for name in list_presets():
+        preset = load_preset(name)
+        if dataset in preset.get("datasets", []):
+            found.append(preset)
+    return found
+
+
+def _recommended_settings(preset: dict, dataset: str) -> dict:
+    rec = dict(preset.get("recommended") or {})
+    # A preset may recommend per dataset: {"mnist": {...}, "fashion-mnist": {...}}.
+    if dataset in rec and isinstance(rec[dataset], dict):
+        rec = dict(rec[dataset])
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    return {k: v for k, v in rec.items() if k in known and k not in ("dataset", "arch")}
+
+
+def recommended_config(dataset_name: str, kind: str | None = None) -> TrainingConfig:
+    """The recommended preset and settings for a dataset ("mnist", "cifar10", "numtadb", ...).
+
+    Among the presets listing the dataset, the one whose ``recommended`` block says
+    ``"default": true`` (or, failing that, the first with any recommended settings) wins. For a
+    dataset no preset names, ``kind`` ("digits" / "colour") picks a small default network.
+    """
+    name = str(dataset_name).lower()
+    presets = _presets_for(name)
+    chosen = None
+    for preset in presets:
+        rec = preset.get("recommended") or {}
+        flag = rec.get(name, rec) if isinstance(rec.get(name), dict) else rec
+        if flag.get("default"):
+            chosen = preset
+            break
+    if chosen is None:
+        with_settings = [p for p in presets if p.get("recommended")]
+        chosen = (with_settings or presets or [None])[0]
+    if chosen is None:
+        from engine.spec import list_presets
+
+        arch = _FALLBACK_ARCH.get(kind or "colour")
+        if arch not in list_presets():
+            arch = list_presets()[0] if list_presets() else arch
+        return TrainingConfig(dataset=dataset_name, arch=arch)
+    settings = _recommended_settings(chosen, name)
+    return TrainingConfig(dataset=dataset_name, arch=chosen["name"], **settings)
