@@ -1,0 +1,77 @@
+"""Fully connected layer: out = x @ W + b."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.layers.base import Layer
+
+INITS = ("he", "glorot")
+
+
+class Dense(Layer):
+    """Affine layer.
+
+    Shapes: x (N, in_features) -> out (N, out_features); ``W`` (in_features, out_features),
+    ``b`` (out_features,). ``init="he"`` (normal, std sqrt(2 / in), for layers followed by a
+    ReLU) or ``"glorot"`` (uniform, limit sqrt(6 / (in + out)), for the others). Weights are
+    drawn from ``rng`` (a seeded ``np.random.Generator``), never from global random state.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        rng: np.random.Generator | None = None,
+        init: str = "he",
+    ) -> None:
+        super().__init__()
+        for label, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.init = init
+        rng = np.random.default_rng(0) if rng is None else rng
+        if init == "he":
+            W = rng.standard_normal((self.in_features, self.out_features)) * np.sqrt(
+                2.0 / self.in_features
+            )
+        else:
+            limit = np.sqrt(6.0 / (self.in_features + self.out_features))
+            W = rng.uniform(-limit, limit, (self.in_features, self.out_features))
+        self.params = {
+            "W": W.astype(np.float32),
+            "b": np.zeros(self.out_features, dtype=np.float32),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """x: (N, in_features) -> (N, out_features)."""
+        self._x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (N, out_features) -> dx: (N, in_features); sets grads["W"], grads["b"]."""
+        x = self._x
+        self.grads["W"] = x.T @ dout
+        self.grads["b"] = dout.sum(axis=0)
+        return dout @ self.params["W"].T
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 1:
+            shape = "x".join(str(d) for d in input_shape)
+            raise ValueError(
+                f"dense needs a flat (features,) input but gets {shape}; "
+                'add {"type": "flatten"} before it'
+            )
+        if input_shape[0] != self.in_features:
+            raise ValueError(f"expects {self.in_features} input features, gets {input_shape[0]}")
+        return (self.out_features,)
+
+    def __repr__(self) -> str:
+        return f"Dense({self.in_features}, {self.out_features}, init={self.init!r})"

@@ -1,0 +1,227 @@
+"""Sequential model: a named list of layers with forward, backward, parameters and state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from engine.layers.activations import softmax
+from engine.layers.base import Layer
+
+
+class Sequential:
+    """Layers applied in order; built by :func:`engine.spec.build_model`.
+
+    Shapes: forward x (N, *input_shape) -> (N, num_classes) logits. Parameters are exposed
+    with dotted names ("conv1.W"), state (parameters + buffers such as "bn1.running_mean")
+    through :meth:`state_dict`. ``timings`` accumulates per-layer forward/backward seconds.
+    """
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        layer_names: list[str],
+        *,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        spec: list[dict[str, Any]] | None = None,
+        arch_name: str = "custom",
+        output_shapes: list[tuple[int, ...]] | None = None,
+    ) -> None:
+        if len(layers) != len(layer_names):
+            raise ValueError("need one name per layer")
+        if len(set(layer_names)) != len(layer_names):
+            raise ValueError(f"layer names must be unique, got {layer_names}")
+        self.layers = list(layers)
+        self.layer_names = list(layer_names)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.num_classes = int(num_classes)
+        self.spec = spec if spec is not None else []
+        self.arch_name = arch_name
+        if output_shapes is None:
+            output_shapes = []
+            shape = self.input_shape
+            for layer in self.layers:
+                shape = layer.output_shape(shape)
+                output_shapes.append(shape)
+        self.output_shapes = [tuple(s) for s in output_shapes]
+        self.timings: dict[str, dict[str, float]] = {}
+        self.reset_timings()
+
+    # -- computation ---------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        for _, param, _ in self.parameters():
+            return param.dtype
+        return np.dtype(np.float32)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x: (N, *input_shape) -> logits (N, num_classes). Cast to the parameters' dtype."""
+        x = np.asarray(x, dtype=self.dtype)
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"the model takes input of shape (N, {', '.join(map(str, self.input_shape))}), "
+                f"got {x.shape}"
+            )
+        clock = time.perf_counter
+        timings = self.timings
+        for name, layer in zip(self.layer_names, self.layers, strict=True):
+            start = clock()
+            x = layer.forward(x, training)
+            timings[name]["forward"] += clock() - start
+        return x
+
+    def backward(self, dlogits: np.ndarray) -> np.ndarray:
+        """dlogits: (N, num_classes) -> dx (N, *input_shape); sets every layer's grads."""
+        clock = time.perf_counter
+        timings = self.timings
+        d = dlogits
+        for name, layer in zip(reversed(self.layer_names), reversed(self.layers), strict=True):
+            start = clock()
+            d = layer.backward(d)
+            timings[name]["backward"] += clock() - start
+        return d
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """x: (N, *input_shape) normalised input -> (N, num_classes) softmax probabilities."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size!r}")
+        out = [
+            softmax(self.forward(x[i : i + batch_size], training=False).astype(np.float64))
+            for i in range(0, len(x), batch_size)
+        ]
+        if not out:
+            return np.zeros((0, self.num_classes))
+        return np.concatenate(out)
+
+    def activations(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Every layer's output for x (N, *input_shape), in evaluation mode (feature maps)."""
+        x = np.asarray(x, dtype=self.dtype)
+        result = []
+        for name, layer in zip(self.layer_names, self.layers, strict=True):
+            x = layer.forward(x, training=False)
+            result.append((name, x))
+        return result
+
+    def reset_timings(self) -> None:
+        self.timings = {name: {"forward": 0.0, "backward": 0.0} for name in self.layer_names}
+
+    # -- parameters and state --------------------------------------------------------------
+    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield (dotted name, parameter, gradient) for every trainable array."""
+        for lname, layer in zip(self.layer_names, self.layers, strict=True):
+            for key, param in layer.params.items():
+                yield f"{lname}.{key}", param, layer.grads[key]
+
+    def zero_grad(self) -> None:
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def num_params(self) -> int:
+        return sum(layer.num_params() for layer in self.layers)
+
+    def astype(self, dtype: Any) -> Sequential:
+        """Cast every layer's parameters, gradients and buffers (float64 for gradient checks)."""
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def _arrays(self) -> dict[str, tuple[dict[str, np.ndarray], str]]:
+        found = {}
+        for lname, layer in zip(self.layer_names, self.layers, strict=True):
+            for store in (layer.params, layer.buffers):
+                for key in store:
+                    found[f"{lname}.{key}"] = (store, key)
+        return found
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of all parameters and buffers, keyed "conv1.W", "bn1.running_mean", ..."""
+        return {name: store[key].copy() for name, (store, key) in self._arrays().items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays into the model (in place); ValueError naming any mismatch, loads nothing."""
+        arrays = self._arrays()
+        missing = sorted(set(arrays) - set(state))
+        unexpected = sorted(set(state) - set(arrays))
+        problems = []
+        if missing:
+            problems.append(f"missing keys: {', '.join(missing)}")
+        if unexpected:
+            problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        for name in sorted(set(arrays) & set(state)):
+            store, key = arrays[name]
+            have, got = store[key].shape, np.shape(state[name])
+            if have != got:
+                problems.append(f"{name} has shape {got}, the model needs {have}")
+        if problems:
+            raise ValueError("state does not fit the model: " + "; ".join(problems))
+        for name, (store, key) in arrays.items():
+            store[key][...] = state[name]
+
+    def random_state(self) -> dict[str, dict]:
+        """Bit-generator states of the layers that draw random numbers (dropout), by layer."""
+        return {
+            name: layer.rng.bit_generator.state
+            for name, layer in zip(self.layer_names, self.layers, strict=True)
+            if hasattr(layer, "rng")
+        }
+
+    def set_random_state(self, states: dict[str, dict]) -> None:
+        """Restore what :meth:`random_state` returned."""
+        layers = dict(zip(self.layer_names, self.layers, strict=True))
+        for name, state in states.items():
+            if name not in layers or not hasattr(layers[name], "rng"):
+                raise ValueError(f"no random layer named {name!r} in this model")
+            layers[name].rng.bit_generator.state = state
+
+    # -- description -------------------------------------------------------------------------
+    def summary(self) -> list[dict[str, Any]]:
+        """One dict per layer: name, type, output_shape (per sample), params (count)."""
+        types = [d.get("type", type(layer).__name__.lower()) for d, layer in self._typed()]
+        return [
+            {"name": name, "type": kind, "output_shape": shape, "params": layer.num_params()}
+            for name, kind, shape, layer in zip(
+                self.layer_names, types, self.output_shapes, self.layers, strict=True
+            )
+        ]
+
+    def _typed(self) -> list[tuple[dict[str, Any], Layer]]:
+        specs = self.spec if len(self.spec) == len(self.layers) else [{}] * len(self.layers)
+        return list(zip(specs, self.layers, strict=True))
+
+    def summary_text(self) -> str:
+        """A table of layers, output shapes and parameter counts with a total line."""
+        rows = [("layer", "type", "output shape", "params")]
+        rows.append(("input", "", _shape_text(self.input_shape), ""))
+        for entry in self.summary():
+            rows.append(
+                (
+                    entry["name"],
+                    entry["type"],
+                    _shape_text(entry["output_shape"]),
+                    f"{entry['params']:,}",
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [
+            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
+            for r in rows
+        ]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append("-" * len(lines[0]))
+        lines.append(f"{self.arch_name}: {self.num_params():,} parameters")
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Sequential({self.arch_name!r}, input_shape={self.input_shape}, "
+            f"num_classes={self.num_classes}, layers={len(self.layers)}, "
+            f"params={self.num_params()})"
+        )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)

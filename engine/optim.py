@@ -1,0 +1,210 @@
+"""Optimizers: classes with ``step()`` and ``zero_grad()``, state kept per parameter name.
+
+An optimizer works on anything with ``parameters()`` yielding ``(name, param, grad)``
+triples (``engine.model.Sequential``); it reads the triples afresh at every step, because
+layers set new gradient arrays in ``backward``. Parameters are updated in place.
+
+Weight decay is L2 regularisation added to the gradient (``g + weight_decay * p``) and is
+applied only to weight matrices and kernels (parameters with 2 or more dimensions): never to
+biases or BatchNorm's gamma / beta, whose decay only hurts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _check_number(name: str, value: Any, low: float, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value < low or (high is not None and value >= high):
+        bounds = f"[{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")
+    return float(value)
+
+
+def decays(name: str, param: np.ndarray) -> bool:
+    """Whether weight decay applies to this parameter (weights and kernels, not biases / BN)."""
+    return param.ndim >= 2
+
+
+class Optimizer:
+    """Shared plumbing: parameter access, lr, and a plain-data state dict."""
+
+    kind = "optimizer"
+
+    def __init__(self, model: Any, lr: float, weight_decay: float = 0.0) -> None:
+        if not hasattr(model, "parameters"):
+            raise ValueError(f"model must offer parameters(), got {type(model).__name__}")
+        self.model = model
+        self.lr = _check_number("lr", lr, 0.0)
+        self.weight_decay = _check_number("weight_decay", weight_decay, 0.0)
+        self.steps = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def zero_grad(self) -> None:
+        for _, _, grad in self.model.parameters():
+            grad.fill(0)
+
+    def _gradient(self, name: str, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        if self.weight_decay and decays(name, param):
+            return grad + self.weight_decay * param
+        return grad
+
+    def step(self) -> None:
+        self.steps += 1
+        for name, param, grad in self.model.parameters():
+            self._update(name, param, self._gradient(name, param, grad))
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: name, hyper-parameters, step count and per-parameter arrays (copies)."""
+        return {
+            "kind": self.kind,
+            "hyperparameters": self.hyperparameters(),
+            "steps": self.steps,
+            "state": {
+                name: {key: value.copy() for key, value in slots.items()}
+                for name, slots in self.state.items()
+            },
+        }
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; ValueError if it does not fit the model."""
+        if d.get("kind") != self.kind:
+            raise ValueError(f"optimizer state is for {d.get('kind')!r}, not {self.kind!r}")
+        params = {name: param for name, param, _ in self.model.parameters()}
+        unknown = sorted(set(d["state"]) - set(params))
+        if unknown:
+            raise ValueError(f"optimizer state has unknown parameters: {', '.join(unknown)}")
+        state = {}
+        for name, slots in d["state"].items():
+            for key, value in slots.items():
+                if np.shape(value) != params[name].shape:
+                    raise ValueError(
+                        f"optimizer state {name}.{key} has shape {np.shape(value)}, "
+                        f"the parameter has {params[name].shape}"
+                    )
+            state[name] = {
+                key: np.array(value, dtype=params[name].dtype) for key, value in slots.items()
+            }
+        for key, value in d["hyperparameters"].items():
+            setattr(self, key, tuple(value) if isinstance(value, list) else value)
+        self.steps = int(d["steps"])
+        self.state = state
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    v <- momentum * v + g;  p <- p - lr * v  (or, Nesterov, p <- p - lr * (g + momentum * v)),
+    where g includes the weight-decay term (see the module docstring).
+    """
+
+    kind = "sgd"
+
+    def __init__(
+        self,
+        model: Any,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(model, lr, weight_decay)
+        self.momentum = _check_number("momentum", momentum, 0.0, 1.0)
+        if nesterov and not self.momentum:
+            raise ValueError("nesterov needs a momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        if not self.momentum:
+            param -= param.dtype.type(self.lr) * grad
+            return
+        slots = self.state.get(name)
+        if slots is None:
+            slots = self.state[name] = {"velocity": np.zeros_like(param)}
+        v = slots["velocity"]
+        v *= v.dtype.type(self.momentum)
+        v += grad
+        lr = param.dtype.type(self.lr)
+        if self.nesterov:
+            param -= lr * (grad + param.dtype.type(self.momentum) * v)
+        else:
+            param -= lr * v
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (Kingma & Ba, 2015).
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps),
+    with g including the (L2) weight-decay term for weights, as in the module docstring.
+    """
+
+    kind = "adam"
+
+    def __init__(
+        self,
+        model: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(model, lr, weight_decay)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair, got {betas!r}")
+        self.betas = (
+            _check_number("betas[0]", betas[0], 0.0, 1.0),
+            _check_number("betas[1]", betas[1], 0.0, 1.0),
+        )
+        self.eps = _check_number("eps", eps, 0.0)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "betas": list(self.betas), "eps": self.eps}
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        slots = self.state.get(name)
+        if slots is None:
+            slots = self.state[name] = {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+        b1, b2 = self.betas
+        m, v = slots["m"], slots["v"]
+        dt = param.dtype.type
+        m *= dt(b1)
+        m += dt(1 - b1) * grad
+        v *= dt(b2)
+        v += dt(1 - b2) * (grad * grad)
+        t = self.steps
+        step_size = self.lr / (1 - b1**t)
+        denom = np.sqrt(v / dt(1 - b2**t))
+        denom += dt(self.eps)
+        param -= dt(step_size) * (m / denom)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name: str, model: Any, lr: float, **kw: Any) -> Optimizer:
+    """Build an optimizer by name ("sgd" or "adam"); ``kw`` are its keyword arguments."""
+    key = str(name).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r} (choose from: {', '.join(OPTIMIZERS)})")
+    try:
+        return OPTIMIZERS[key](model, lr, **kw)
+    except TypeError as exc:
+        raise ValueError(f"bad options for optimizer {key!r}: {exc}") from exc

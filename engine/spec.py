@@ -1,0 +1,311 @@
+"""Architecture specs (JSON-able lists of layer dicts) -> models, with shape inference.
+
+A spec is a preset name (``models/<name>.json``), a preset dict with ``"layers"``, or a list
+of layer dicts such as ``{"type": "conv2d", "filters": 32, "kernel_size": 3, "padding":
+"same"}``. :func:`build_model` fills in defaults, infers every shape from ``input_shape`` and
+refuses a bad spec with a ``ValueError`` naming the layer (1-based) and the problem, e.g.
+``layer 4 (maxpool2d): input 3x3 is smaller than the 4x4 pool``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    Layer,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from engine.model import Sequential
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+# type -> (name prefix, {key: default}); a default of REQUIRED must be given.
+REQUIRED = object()
+LAYER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "conv2d": ("conv", {"filters": REQUIRED, "kernel_size": 3, "stride": 1, "padding": "valid"}),
+    "batchnorm": ("bn", {"momentum": 0.9, "eps": 1e-5}),
+    "relu": ("relu", {}),
+    "leaky_relu": ("lrelu", {"alpha": 0.01}),
+    "sigmoid": ("sigmoid", {}),
+    "tanh": ("tanh", {}),
+    "softmax": ("softmax", {}),
+    "maxpool2d": ("pool", {"pool_size": 2, "stride": None}),
+    "avgpool2d": ("avgpool", {"pool_size": 2, "stride": None}),
+    "global_avgpool2d": ("gap", {}),
+    "dropout": ("dropout", {"rate": 0.5}),
+    "flatten": ("flatten", {}),
+    "dense": ("dense", {"units": REQUIRED}),
+}
+IMAGE_TYPES = ("conv2d", "maxpool2d", "avgpool2d", "global_avgpool2d")
+
+
+# -- presets -------------------------------------------------------------------------------
+def list_presets() -> list[str]:
+    """Names of the architecture presets in ``models/`` (sorted)."""
+    return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The preset ``models/<name>.json`` as a dict: name, note, datasets, layers, recommended."""
+    names = list_presets()
+    if name not in names:
+        raise ValueError(f"unknown architecture {name!r} (presets: {', '.join(names)})")
+    path = MODELS_DIR / f"{name}.json"
+    try:
+        preset = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+    for key in ("name", "note", "layers"):
+        if key not in preset:
+            raise ValueError(f"{path}: preset lacks the {key!r} field")
+    preset.setdefault("datasets", [])
+    preset.setdefault("recommended", {})
+    return preset
+
+
+# -- building ------------------------------------------------------------------------------
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _window(value: Any, key: str) -> int:
+    """Square windows only: an int or a pair of equal ints."""
+    if isinstance(value, list | tuple) and len(value) == 2 and value[0] == value[1]:
+        value = value[0]
+    return _positive_int(value, key)
+
+
+def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
+    """Check one layer dict's type and keys and fill in defaults (no shapes yet)."""
+    if not isinstance(entry, dict) or "type" not in entry:
+        raise ValueError(f'expected a dict with a "type" such as {{"type": "relu"}}, got {entry!r}')
+    kind = entry["type"]
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {kind!r} (known: {', '.join(LAYER_TYPES)})")
+    _, defaults = LAYER_TYPES[kind]
+    unknown = sorted(set(entry) - set(defaults) - {"type"})
+    if unknown:
+        allowed = ", ".join(defaults) or "none"
+        raise ValueError(f"unknown key {unknown[0]!r} (allowed: {allowed})")
+    resolved: dict[str, Any] = {"type": kind}
+    for key, default in defaults.items():
+        if key in entry:
+            resolved[key] = entry[key]
+        elif default is REQUIRED:
+            raise ValueError(f"missing required key {key!r}")
+        else:
+            resolved[key] = default
+    if kind == "dense":
+        units = resolved["units"]
+        resolved["units"] = num_classes if units == "num_classes" else _positive_int(units, "units")
+    elif kind == "conv2d":
+        resolved["filters"] = _positive_int(resolved["filters"], "filters")
+        resolved["kernel_size"] = _window(resolved["kernel_size"], "kernel_size")
+        resolved["stride"] = _window(resolved["stride"], "stride")
+        padding = resolved["padding"]
+        if padding not in ("same", "valid") and not (_is_int(padding) and padding >= 0):
+            raise ValueError(
+                f'padding must be "same", "valid" or a non-negative integer, got {padding!r}'
+            )
+    elif kind in ("maxpool2d", "avgpool2d"):
+        resolved["pool_size"] = _window(resolved["pool_size"], "pool_size")
+        stride = resolved["stride"]
+        resolved["stride"] = resolved["pool_size"] if stride is None else _window(stride, "stride")
+    return resolved
+
+
+def _check_image_input(kind: str, shape: tuple[int, ...], layer: dict[str, Any]) -> None:
+    """Refuse, with a readable message, an input a conv / pool layer cannot take."""
+    if len(shape) != 3:
+        raise ValueError(
+            f"{kind} needs an image input (H, W, C) but gets a flat ({shape[0]},) vector; "
+            "image layers must come before flatten/dense"
+        )
+    h, w = shape[:2]
+    if kind in ("maxpool2d", "avgpool2d"):
+        p = layer["pool_size"]
+        if h < p or w < p:
+            raise ValueError(f"input {h}x{w} is smaller than the {p}x{p} pool")
+
+
+def _make_layer(
+    layer: dict[str, Any],
+    shape: tuple[int, ...],
+    init_rng: np.random.Generator,
+    dropout_seeds: np.random.SeedSequence,
+    dense_init: str,
+) -> Layer:
+    kind = layer["type"]
+    if kind == "conv2d":
+        return Conv2D(
+            shape[-1],
+            layer["filters"],
+            layer["kernel_size"],
+            stride=layer["stride"],
+            padding=layer["padding"],
+            rng=init_rng,
+        )
+    if kind in ("maxpool2d", "avgpool2d", "global_avgpool2d"):
+        if kind == "global_avgpool2d":
+            return GlobalAvgPool2D()
+        cls = MaxPool2D if kind == "maxpool2d" else AvgPool2D
+        return cls(layer["pool_size"], stride=layer["stride"])
+    if kind == "dense":
+        if len(shape) != 1:
+            raise ValueError(
+                f"dense needs a flat (features,) input but gets {_shape_text(shape)}; "
+                'add {"type": "flatten"} before it'
+            )
+        return Dense(shape[0], layer["units"], rng=init_rng, init=dense_init)
+    if kind == "batchnorm":
+        return BatchNorm(shape[-1], momentum=layer["momentum"], eps=layer["eps"])
+    if kind == "dropout":
+        return Dropout(layer["rate"], rng=np.random.default_rng(dropout_seeds.spawn(1)[0]))
+    if kind == "leaky_relu":
+        return LeakyReLU(layer["alpha"])
+    simple = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax}
+    if kind == "flatten":
+        return Flatten()
+    return simple[kind]()
+
+
+def _dense_init(layers: list[dict[str, Any]], index: int) -> str:
+    """He init when the dense layer feeds a ReLU (through BN / dropout), Glorot otherwise."""
+    for later in layers[index + 1 :]:
+        if later["type"] in ("batchnorm", "dropout"):
+            continue
+        return "he" if later["type"] in ("relu", "leaky_relu") else "glorot"
+    return "glorot"
+
+
+def _check_shape_args(input_shape: Any, num_classes: Any) -> tuple[tuple[int, ...], int]:
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = ()
+    if len(shape) not in (1, 3) or not all(_is_int(d) and d >= 1 for d in shape):
+        raise ValueError(
+            f"input_shape must be (H, W, C) or (features,) positive integers, got {input_shape!r}"
+        )
+    if not _is_int(num_classes) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    return tuple(int(d) for d in shape), int(num_classes)
+
+
+def _spec_layers(spec: Any) -> tuple[list[Any], str]:
+    if isinstance(spec, str):
+        return load_preset(spec)["layers"], spec
+    if isinstance(spec, dict):
+        if "layers" not in spec:
+            raise ValueError('a spec dict needs a "layers" list')
+        return spec["layers"], str(spec.get("name", "custom"))
+    if isinstance(spec, list | tuple):
+        return list(spec), "custom"
+    raise ValueError(
+        f"spec must be a preset name or a list of layer dicts, got {type(spec).__name__}"
+    )
+
+
+def build_model(
+    spec: str | list[dict[str, Any]] | dict[str, Any],
+    input_shape: tuple[int, ...] = (28, 28, 1),
+    num_classes: int = 10,
+    seed: int = 0,
+) -> Sequential:
+    """Build a :class:`~engine.model.Sequential` from a spec, inferring every shape.
+
+    input_shape: per-sample (H, W, C) or (features,). Weights come from ``seed`` (each
+    dropout layer gets its own generator spawned from it), so the same call gives the same
+    model. Raises ValueError("layer i (type): problem") for a bad spec.
+    """
+    raw_layers, arch_name = _spec_layers(spec)
+    shape, num_classes = _check_shape_args(input_shape, num_classes)
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not raw_layers:
+        raise ValueError("the spec has no layers")
+    resolved = []
+    for i, entry in enumerate(raw_layers, start=1):
+        label = entry.get("type") if isinstance(entry, dict) else None
+        try:
+            resolved.append(resolve_layer(copy.deepcopy(entry), num_classes))
+        except ValueError as exc:
+            prefix = f"layer {i} ({label})" if label in LAYER_TYPES else f"layer {i}"
+            raise ValueError(f"{prefix}: {exc}") from None
+
+    root = np.random.SeedSequence(int(seed))
+    init_seed, dropout_seeds = root.spawn(2)
+    init_rng = np.random.default_rng(init_seed)
+    layers: list[Layer] = []
+    names: list[str] = []
+    shapes: list[tuple[int, ...]] = []
+    counters: dict[str, int] = {}
+    for i, layer in enumerate(resolved, start=1):
+        kind = layer["type"]
+        try:
+            if kind in IMAGE_TYPES:
+                _check_image_input(kind, shape, layer)
+            built = _make_layer(layer, shape, init_rng, dropout_seeds, _dense_init(resolved, i - 1))
+            shape = tuple(int(d) for d in built.output_shape(shape))
+            if 0 in shape:
+                raise ValueError(f"output would be empty ({_shape_text(shape)})")
+        except ValueError as exc:
+            raise ValueError(f"layer {i} ({kind}): {exc}") from None
+        prefix = LAYER_TYPES[kind][0]
+        counters[prefix] = counters.get(prefix, 0) + 1
+        layers.append(built)
+        names.append(f"{prefix}{counters[prefix]}")
+        shapes.append(shape)
+
+    last = resolved[-1]["type"]
+    if last == "softmax":
+        raise ValueError(
+            f"layer {len(resolved)} (softmax): the model must end with logits; the loss and "
+            "predict_proba apply softmax themselves, so remove this layer"
+        )
+    if shape != (num_classes,):
+        raise ValueError(
+            f"the spec's output is {_shape_text(shape)} but the dataset has {num_classes} "
+            'classes: end it with {"type": "dense", "units": "num_classes"}'
+        )
+    return Sequential(
+        layers,
+        names,
+        input_shape=tuple(int(d) for d in input_shape),
+        num_classes=num_classes,
+        spec=resolved,
+        arch_name=arch_name,
+        output_shapes=shapes,
+    )
+
+
+def count_params(spec: Any, input_shape: tuple[int, ...], num_classes: int) -> int:
+    """Parameter count of a spec for an input shape (builds it once)."""
+    return build_model(spec, input_shape, num_classes).num_params()
