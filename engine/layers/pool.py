@@ -81,10 +81,15 @@ class MaxPool2D(_Pool2D):
             blocks = x[:, : ho * p, : wo * p, :].reshape(n, ho, p, wo, p, c)
             y = blocks.max(axis=(2, 4))
         else:
-            y = None
-            for _, _, view in self._offsets(x, ho, wo):
-                y = view.copy() if y is None else np.maximum(y, view, out=y)
+            y = self._max_by_offsets(x, ho, wo)
         self._cache = (x, y) if training else None
+        return y
+
+    def _max_by_offsets(self, x: np.ndarray, ho: int, wo: int) -> np.ndarray:
+        """The general path (any stride): running maximum over the pool offsets."""
+        y = None
+        for _, _, view in self._offsets(x, ho, wo):
+            y = view.copy() if y is None else np.maximum(y, view, out=y)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -134,11 +139,16 @@ class AvgPool2D(_Pool2D):
             blocks = x[:, : ho * p, : wo * p, :].reshape(n, ho, p, wo, p, c)
             y = blocks.mean(axis=(2, 4), dtype=x.dtype)
         else:
-            y = None
-            for _, _, view in self._offsets(x, ho, wo):
-                y = view.copy() if y is None else np.add(y, view, out=y)
-            y *= 1.0 / (p * p)
+            y = self._mean_by_offsets(x, ho, wo)
         self._cache = (x.shape, x.dtype) if training else None
+        return y
+
+    def _mean_by_offsets(self, x: np.ndarray, ho: int, wo: int) -> np.ndarray:
+        """The general path (any stride): sum over the pool offsets, then scale."""
+        y = None
+        for _, _, view in self._offsets(x, ho, wo):
+            y = view.copy() if y is None else np.add(y, view, out=y)
+        y *= 1.0 / (self.pool_size * self.pool_size)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
