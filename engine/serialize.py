@@ -203,7 +203,7 @@ class TrainedModel:
     @property
     def normalizer(self) -> Any:
         if self._normalizer is None:
-            from engine.data import Normalizer
+            from engine.data.normalize import Normalizer
 
             self._normalizer = Normalizer.from_dict(self.meta["preprocessing"]["normalizer"])
         return self._normalizer
