@@ -130,6 +130,20 @@ def _recommended_settings(preset: dict, dataset: str) -> dict:
     return {k: v for k, v in rec.items() if k in known and k not in ("dataset", "arch")}
 
 
+def config_for(dataset_name: str, arch: Any = None, kind: str | None = None) -> TrainingConfig:
+    """Settings to start from: the dataset's recommended ones when ``arch`` is None, else the
+    ``arch`` preset's recommended settings (defaults for a custom spec)."""
+    if arch is None:
+        return recommended_config(dataset_name, kind)
+    if isinstance(arch, str):
+        from engine.spec import load_preset
+
+        preset = load_preset(arch)
+        return TrainingConfig(dataset=dataset_name, arch=arch,
+                              **_recommended_settings(preset, str(dataset_name).lower()))
+    return TrainingConfig(dataset=dataset_name, arch=arch)
+
+
 def recommended_config(dataset_name: str, kind: str | None = None) -> TrainingConfig:
     """The recommended preset and settings for a dataset ("mnist", "cifar10", "numtadb", ...).
 

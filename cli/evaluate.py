@@ -1,0 +1,100 @@
+"""`python main.py evaluate`: accuracy, per-class table and confusion matrix of a model file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="accuracy, per-class table and confusion matrix of a model",
+        description="Evaluate a model file on a dataset split: accuracy, per-class precision "
+        "and recall, and the confusion matrix.")
+    p.add_argument("model", help="model file (.pkl, or .npz with its .json)")
+    p.add_argument("--dataset", help="dataset name or path (default: the one the model was "
+                   "trained on)")
+    p.add_argument("--split", choices=("test", "train"), default="test",
+                   help="which split to evaluate [test]")
+    p.add_argument("--data-dir", help="folder holding the datasets")
+    p.add_argument("--confusion-png", metavar="PNG", help="also draw the confusion matrix here")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    p.set_defaults(func=run)
+
+
+def save_confusion_png(cm: list[list[int]], class_names: list[str], path: str | Path,
+                       title: str = "") -> Path:
+    """Draw the confusion matrix (rows true, columns predicted) with counts into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    cm_arr = np.asarray(cm)
+    k = len(class_names)
+    size = max(4.0, 0.5 * k + 2)
+    fig = Figure(figsize=(size, size), dpi=100)
+    ax = fig.add_subplot()
+    image = ax.imshow(cm_arr, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(k), labels=class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), labels=class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    if k <= 20:
+        threshold = cm_arr.max() / 2 if cm_arr.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm_arr[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm_arr[i, j] > threshold else "black")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from engine import data
+    from engine.metrics import format_report
+    from engine.run import evaluate_model
+    from engine.serialize import load_model
+
+    trained = load_model(args.model)
+    if args.threads:
+        from engine.threads import set_num_threads
+
+        set_num_threads(args.threads)
+    name = args.dataset or trained.meta.get("training", {}).get("dataset") or trained.meta.get(
+        "dataset", {}).get("name")
+    if not name:
+        raise ValueError("the model does not say which dataset it was trained on: add --dataset")
+    dataset = data.load(name, data_dir=args.data_dir)
+    trained.check_dataset(dataset)
+    x, y = (dataset.x_test, dataset.y_test) if args.split == "test" else (
+        dataset.x_train, dataset.y_train)
+    report = evaluate_model(trained, x, y)
+    report.pop("probabilities")
+    out.write(f"{args.model} on {dataset.name} ({args.split} split)\n")
+    out.write(format_report(report) + "\n")
+    if args.confusion_png:
+        path = save_confusion_png(
+            report["confusion_matrix"], trained.class_names, args.confusion_png,
+            title=f"{dataset.name} {args.split}: {report['accuracy'] * 100:.2f} %")
+        out.write(f"confusion matrix drawn to {path}\n")
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report = {"model": str(args.model), "dataset": dataset.name, "split": args.split,
+                  "class_names": trained.class_names, **report}
+        path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        out.write(f"results written to {path}\n")
+    return 0
