@@ -1,0 +1,356 @@
+"""Evaluate page: confusion matrix with clickable cells, per-class accuracy, confident
+mistakes, learned filters, feature maps of the current predict input, per-layer times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.evaluation import (
+    Evaluation,
+    conv_layers,
+    evaluate,
+    feature_map_mosaic,
+    feature_maps,
+    filter_mosaic,
+)
+from gui.messages import show_error
+from gui.session import Session, clone_trained
+from gui.tasks import TaskRunner
+from gui.text import model_labels
+from gui.widgets.bar_list import Bar, BarList
+from gui.widgets.confusion_matrix_view import ConfusionMatrixView
+from gui.widgets.image_gallery import ImageGallery
+from gui.widgets.pixel_view import PixelView
+
+CELL_LIMIT = 300
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+class EvaluatePage(QWidget):
+    def __init__(self, session: Session, tasks: TaskRunner, predict_page: Any,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.predict_page = predict_page
+        self.evaluation: Evaluation | None = None
+        self._evaluated_model: Any = None
+        self._busy = False
+        self._labels: list[str] = []
+
+        self.evaluate_button = QPushButton("Evaluate on the test set")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.summary_label = QLabel("Evaluate the current model to fill this page.")
+        top = QHBoxLayout()
+        top.addWidget(self.evaluate_button)
+        top.addWidget(self.progress)
+        top.addWidget(self.summary_label, 1)
+
+        # confusion matrix + gallery of a cell
+        self.confusion_view = ConfusionMatrixView()
+        self.normalised_box = QCheckBox("Normalised by row (recall)")
+        self.cell_title = QLabel("Click a cell to see its test images")
+        self.cell_title.setWordWrap(True)
+        self.cell_gallery = ImageGallery(icon_size=56)
+        cm_box = QGroupBox("Confusion matrix (rows: true class, columns: predicted)")
+        cl = QVBoxLayout(cm_box)
+        cl.addWidget(self.confusion_view, 1)
+        cl.addWidget(self.normalised_box)
+        cell_box = QGroupBox("Images in the cell")
+        gl = QVBoxLayout(cell_box)
+        gl.addWidget(self.cell_title)
+        gl.addWidget(self.cell_gallery, 1)
+        cm_split = QSplitter()
+        cm_split.addWidget(cm_box)
+        cm_split.addWidget(cell_box)
+        cm_split.setStretchFactor(0, 3)
+        cm_split.setStretchFactor(1, 2)
+
+        # per-class accuracy
+        self.class_bars = BarList(max_value=1.0, row_height=26)
+        self.class_bars.set_placeholder("Not evaluated yet")
+        per_class = QWidget()
+        pl = QVBoxLayout(per_class)
+        pl.addWidget(QLabel("Accuracy per class (recall: the share of each class's test images "
+                            "predicted right), with precision"))
+        pl.addWidget(self.class_bars)
+        pl.addStretch(1)
+
+        # confident mistakes
+        self.mistakes_gallery = ImageGallery(icon_size=64)
+        mistakes = QWidget()
+        ml = QVBoxLayout(mistakes)
+        ml.addWidget(QLabel("The test images the model got wrong with the highest confidence "
+                            "(true → predicted, confidence)"))
+        ml.addWidget(self.mistakes_gallery, 1)
+
+        # filters
+        self.filter_layer = QComboBox()
+        self.filter_view = PixelView(minimum=200)
+        self.filter_view.set_placeholder("No convolution layers")
+        self.filter_caption = QLabel()
+        filters = QWidget()
+        fl = QVBoxLayout(filters)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Layer"))
+        row.addWidget(self.filter_layer)
+        row.addWidget(self.filter_caption, 1)
+        fl.addLayout(row)
+        fl.addWidget(self.filter_view, 1)
+
+        # feature maps
+        self.map_layer = QComboBox()
+        self.map_view = PixelView(minimum=200)
+        self.map_view.set_placeholder("Draw or load an image on the Predict page to see how each "
+                                      "layer responds to it")
+        self.map_input = PixelView(minimum=84)
+        self.map_caption = QLabel()
+        maps = QWidget()
+        fm = QVBoxLayout(maps)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Layer"))
+        row.addWidget(self.map_layer)
+        row.addWidget(self.map_caption, 1)
+        fm.addLayout(row)
+        body = QHBoxLayout()
+        input_box = QVBoxLayout()
+        input_box.addWidget(QLabel("Input"))
+        input_box.addWidget(self.map_input)
+        input_box.addStretch(1)
+        body.addLayout(input_box)
+        body.addWidget(self.map_view, 1)
+        fm.addLayout(body, 1)
+
+        # layer times
+        self.time_bars = BarList(max_value=1.0, row_height=24)
+        self.time_bars.set_placeholder("Evaluate to measure")
+        self.time_caption = QLabel()
+        times = QWidget()
+        tl = QVBoxLayout(times)
+        tl.addWidget(self.time_caption)
+        tl.addWidget(self.time_bars)
+        tl.addStretch(1)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(cm_split, "Confusion matrix")
+        self.tabs.addTab(_scrolled(per_class), "Per-class accuracy")
+        self.tabs.addTab(mistakes, "Confident mistakes")
+        self.tabs.addTab(filters, "Learned filters")
+        self.tabs.addTab(maps, "Feature maps")
+        self.tabs.addTab(_scrolled(times), "Layer times")
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+
+        self.evaluate_button.clicked.connect(self.start_evaluation)
+        self.normalised_box.toggled.connect(self.confusion_view.set_normalised)
+        self.confusion_view.cell_clicked.connect(self.show_cell)
+        self.filter_layer.currentIndexChanged.connect(self._show_filters)
+        self.map_layer.currentIndexChanged.connect(self._show_maps)
+        predict_page.input_changed.connect(lambda _x: self._refresh_maps())
+        session.model_changed.connect(self._on_model_changed)
+        session.dataset_changed.connect(lambda _d: self._update_button())
+        self._on_model_changed(session.trained)
+
+    # --- model -------------------------------------------------------------------------------
+    def _model(self) -> Any:
+        return self.predict_page.current_model()
+
+    def _on_model_changed(self, trained: Any) -> None:
+        self._fill_filter_layers()
+        self._refresh_maps()
+        self._update_button()
+        if trained is not None and trained is not self._evaluated_model:
+            stored = (trained.meta.get("metrics") or {}).get("confusion_matrix")
+            if stored is not None and self.evaluation is None:
+                self.confusion_view.set_matrix(np.asarray(stored), model_labels(trained))
+
+    def _update_button(self) -> None:
+        ok = (self.session.trained is not None and self.session.dataset is not None
+              and not self._busy)
+        self.evaluate_button.setEnabled(ok)
+        reason = self.session.model_matches_dataset()
+        if reason:
+            self.summary_label.setText(reason)
+
+    # --- evaluation --------------------------------------------------------------------------
+    def start_evaluation(self) -> bool:
+        trained, ds = self.session.trained, self.session.dataset
+        if trained is None or ds is None:
+            show_error(self, "Nothing to evaluate", "Load a dataset and open or train a model.")
+            return False
+        reason = self.session.model_matches_dataset()
+        if reason:
+            show_error(self, "Model and dataset do not match", reason)
+            return False
+        try:
+            copy = clone_trained(trained)
+        except ValueError as exc:
+            show_error(self, "Cannot evaluate", str(exc))
+            return False
+        x, y = ds.x_test, ds.y_test
+        self._busy = True
+        self._evaluated_model = trained
+        self._labels = model_labels(trained)
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.summary_label.setText(f"Evaluating on {len(y):,} test images of {ds.name}…")
+        self._update_button()
+        self.tasks.start(lambda progress: evaluate(copy, x, y, progress), self._on_evaluated,
+                         self._on_failed, self._on_progress)
+        return True
+
+    def is_busy(self) -> bool:
+        return self._busy
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(100 * fraction))
+
+    def _on_failed(self, message: str) -> None:
+        self._busy = False
+        self.progress.setVisible(False)
+        self._update_button()
+        show_error(self, "Evaluation failed", message)
+
+    def _on_evaluated(self, evaluation: Evaluation) -> None:
+        self._busy = False
+        self.progress.setVisible(False)
+        self.evaluation = evaluation
+        labels = self._labels
+        n = len(evaluation.y)
+        wrong = int((evaluation.pred != evaluation.y).sum())
+        self.summary_label.setText(f"Test accuracy <b>{100 * evaluation.accuracy:.2f} %</b> on "
+                                   f"{n:,} images ({wrong:,} mistakes)")
+        self.confusion_view.set_matrix(evaluation.cm, labels)
+        self.class_bars.set_bars([
+            Bar(labels[i], row["recall"],
+                f"{100 * row['recall']:5.1f} %   precision {100 * row['precision']:5.1f} %   "
+                f"({row['support']:,} images)")
+            for i, row in enumerate(evaluation.per_class)], max_value=1.0)
+        idx = evaluation.confident_mistakes()
+        ds = self.session.dataset
+        self.mistakes_gallery.set_images(
+            ds.x_test[idx],
+            [f"{labels[evaluation.y[i]]} → {labels[evaluation.pred[i]]}\n"
+             f"{100 * evaluation.probs[i, evaluation.pred[i]]:.0f} %" for i in idx],
+            [f"test image {i}: true {labels[evaluation.y[i]]}, predicted "
+             f"{labels[evaluation.pred[i]]}" for i in idx])
+        self._show_times(evaluation)
+        self.cell_gallery.clear()
+        self.cell_title.setText("Click a cell to see its test images")
+        self._update_button()
+
+    def show_cell(self, true_class: int, predicted: int) -> None:
+        ev, ds = self.evaluation, self.session.dataset
+        labels = self._labels
+        if ev is None or ds is None:
+            self.cell_title.setText("Evaluate first (the stored matrix has no images)")
+            return
+        idx = ev.cell_indices(true_class, predicted)
+        shown = idx[:CELL_LIMIT]
+        more = f", the {CELL_LIMIT} most confident shown" if len(idx) > CELL_LIMIT else ""
+        self.cell_title.setText(f"True <b>{labels[true_class]}</b>, predicted "
+                                f"<b>{labels[predicted]}</b>: {len(idx):,} images{more}")
+        self.cell_gallery.set_images(
+            ds.x_test[shown],
+            [f"{100 * ev.probs[i, predicted]:.1f} %" for i in shown],
+            [f"test image {i}: " + ", ".join(
+                f"{labels[k]} {100 * ev.probs[i, k]:.1f} %"
+                for k in np.argsort(-ev.probs[i])[:3]) for i in shown])
+        self.shown_cell_indices = shown
+
+    def _show_times(self, evaluation: Evaluation) -> None:
+        times = evaluation.layer_times
+        if not times:
+            return
+        total = max(sum(f + b for _, f, b in times), 1e-12)
+        self.time_caption.setText(
+            f"One training step on a batch of {evaluation.timing_batch} images: "
+            f"{1000 * total:.1f} ms in all (forward + backward per layer)")
+        self.time_bars.set_bars([
+            Bar(name, (f + b) / total,
+                f"{1000 * f:7.2f} ms fwd  {1000 * b:7.2f} ms bwd  {100 * (f + b) / total:4.1f} %")
+            for name, f, b in times], max_value=max((f + b) / total for _, f, b in times))
+
+    # --- filters and maps --------------------------------------------------------------------
+    def _fill_filter_layers(self) -> None:
+        trained = self._model()
+        self.filter_layer.blockSignals(True)
+        self.filter_layer.clear()
+        if trained is not None:
+            for name, w in conv_layers(trained):
+                self.filter_layer.addItem(f"{name}  ({w.shape[3]} × {w.shape[0]}×{w.shape[1]}×"
+                                          f"{w.shape[2]})", name)
+        self.filter_layer.blockSignals(False)
+        self._show_filters()
+
+    def _show_filters(self) -> None:
+        trained = self._model()
+        name = self.filter_layer.currentData()
+        if trained is None or name is None:
+            self.filter_view.set_array(None)
+            self.filter_caption.setText("")
+            return
+        weights = dict(conv_layers(trained))[name]
+        mosaic, caption = filter_mosaic(weights)
+        self.filter_view.set_array(mosaic)
+        self.filter_caption.setText(caption)
+
+    def _refresh_maps(self) -> None:
+        trained, x = self._model(), self.predict_page.current_input()
+        current = self.map_layer.currentData()
+        self.map_layer.blockSignals(True)
+        self.map_layer.clear()
+        self._maps = []
+        if trained is not None and x is not None:
+            try:
+                self._maps = [(n, m) for n, m in feature_maps(trained, x) if m.ndim == 3]
+            except ValueError:
+                self._maps = []
+            for name, m in self._maps:
+                self.map_layer.addItem(f"{name}  ({m.shape[0]}×{m.shape[1]}×{m.shape[2]})", name)
+            index = self.map_layer.findData(current)
+            self.map_layer.setCurrentIndex(max(0, index))
+        self.map_layer.blockSignals(False)
+        self.map_input.set_array(x)
+        self._show_maps()
+
+    def _show_maps(self) -> None:
+        name = self.map_layer.currentData()
+        maps = dict(getattr(self, "_maps", []))
+        if name is None or name not in maps:
+            self.map_view.set_array(None)
+            self.map_caption.setText("")
+            return
+        mosaic, caption = feature_map_mosaic(maps[name])
+        self.map_view.set_array(mosaic)
+        self.map_caption.setText(caption)
+
+    def refresh_from_snapshot(self) -> None:
+        self._fill_filter_layers()
+        self._refresh_maps()

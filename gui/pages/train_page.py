@@ -1,0 +1,402 @@
+"""Train page: start, pause, resume and stop a run on a worker thread and watch it live."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QThread, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.checkpoint import checkpoint_path, load_checkpoint
+from gui.messages import show_error
+from gui.session import Session
+from gui.settings import Settings
+from gui.text import duration
+from gui.widgets.live_plot import LivePlot, Panel, Series
+from gui.worker import TrainingWorker
+
+CHECKPOINT_EVERY = 200  # batches; also written at every epoch end and on stop
+SMOOTHING = 0.95  # exponential moving average of the batch loss
+
+
+def make_training_plot(parent: QWidget | None = None) -> LivePlot:
+    return LivePlot(
+        [Panel("loss", "Loss per batch", "batch", "loss"),
+         Panel("accuracy", "Accuracy per epoch", "epoch", "accuracy", ylim=(0.0, 1.0)),
+         Panel("lr", "Learning rate", "batch", "lr")],
+        [Series("loss_raw", "loss", "raw", {"color": "#9ecae1", "linewidth": 0.8}),
+         Series("loss_smooth", "loss", "smoothed", {"color": "#08519c", "linewidth": 1.8}),
+         Series("train_acc", "accuracy", "train", {"color": "#08519c", "marker": "o",
+                                                   "markersize": 4}),
+         Series("val_acc", "accuracy", "validation", {"color": "#e6550d", "marker": "s",
+                                                      "markersize": 4}),
+         Series("lr", "lr", "lr", {"color": "#31a354"})],
+        min_interval_ms=500, parent=parent)
+
+
+class TrainPage(QWidget):
+    training_finished = Signal(object)  # TrainedModel
+    running_changed = Signal(bool)
+    snapshot_ready = Signal(object)
+
+    def __init__(self, session: Session, settings: Settings, data_page: Any,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.settings = settings
+        self.data_page = data_page
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._pending_resume: Path | None = None
+        self._smooth: float | None = None
+        self._smooth_n = 0
+        self._latest: dict | None = None
+        self._last_step = -1
+        self.batches_seen = 0  # batch signals received in this run (tests read it)
+
+        self.start_button = QPushButton("▶ Start training")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.stop_button = QPushButton("■ Stop")
+        self.start_button.setToolTip("Train the network set up on the Data & model page")
+        self.stop_button.setToolTip("Stop after the current batch; a checkpoint is kept")
+        self.run_label = QLabel()
+        self.run_label.setWordWrap(True)
+
+        self.resume_banner = QFrame()
+        self.resume_banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.resume_banner.setStyleSheet("QFrame { background: #fff4d6; border-radius: 4px; }")
+        self.resume_label = QLabel()
+        self.resume_label.setWordWrap(True)
+        self.resume_button = QPushButton("Resume it")
+        self.discard_button = QPushButton("Discard")
+        bl = QHBoxLayout(self.resume_banner)
+        bl.addWidget(self.resume_label, 1)
+        bl.addWidget(self.resume_button)
+        bl.addWidget(self.discard_button)
+        self.resume_banner.setVisible(False)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p %")
+        self.progress_label = QLabel("Not started")
+        mono = QFont("DejaVu Sans Mono")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.progress_label.setFont(mono)
+        self.checkpoint_label = QLabel("Checkpoint: none yet")
+        self.checkpoint_label.setStyleSheet("color: gray;")
+
+        self.plot = make_training_plot(self)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setFont(mono)
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.start_button)
+        controls.addWidget(self.pause_button)
+        controls.addWidget(self.stop_button)
+        controls.addSpacing(12)
+        controls.addWidget(self.run_label, 1)
+        progress_box = QGroupBox("Progress")
+        pl = QVBoxLayout(progress_box)
+        pl.addWidget(self.progress)
+        row = QHBoxLayout()
+        row.addWidget(self.progress_label, 1)
+        row.addWidget(self.checkpoint_label)
+        pl.addLayout(row)
+        log_box = QGroupBox("Log")
+        ll = QVBoxLayout(log_box)
+        ll.addWidget(self.log)
+        splitter = QSplitter()
+        splitter.setOrientation(splitter.orientation().Vertical)
+        splitter.addWidget(self.plot)
+        splitter.addWidget(log_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.resume_banner)
+        layout.addWidget(progress_box)
+        layout.addWidget(splitter, 1)
+
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(200)
+        self._status_timer.timeout.connect(self._show_latest)
+
+        self.start_button.clicked.connect(lambda: self.start_training())
+        self.pause_button.toggled.connect(self._on_pause_toggled)
+        self.stop_button.clicked.connect(self.stop_training)
+        self.resume_button.clicked.connect(self.resume_unfinished)
+        self.discard_button.clicked.connect(self.discard_unfinished)
+        session.dataset_changed.connect(self._on_dataset_changed)
+        self._update_buttons()
+        self.check_unfinished()
+
+    # --- state -------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def worker(self) -> TrainingWorker | None:
+        return self._worker
+
+    def checkpoint_dir(self) -> Path:
+        return self.settings.checkpoint_dir() / "current"
+
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.resume_button.setEnabled(not running)
+        self.discard_button.setEnabled(not running)
+
+    # --- starting ----------------------------------------------------------------------------
+    def start_training(self, resume_from: Path | None = None) -> bool:
+        if self.is_running():
+            return False
+        dataset = self.session.dataset
+        if dataset is None or self.data_page.is_loading():
+            show_error(self, "No dataset", "Load a dataset on the Data & model page first.")
+            return False
+        config = None
+        if resume_from is None:
+            try:
+                config = self.data_page.training_config()
+                config = config.replace(dataset=dataset.name, checkpoint_every=CHECKPOINT_EVERY)
+            except ValueError as exc:
+                show_error(self, "Cannot start training", str(exc))
+                return False
+            self.plot.clear_data()
+            self.log.clear()
+            self._smooth, self._smooth_n = None, 0
+            self.run_label.setText(
+                f"<b>{dataset.name}</b> · {config.arch_label} · {config.epochs} epochs · batch "
+                f"{config.batch_size} · {config.optimizer} lr {config.lr:g} ({config.schedule})"
+                f"{' · augmented' if config.augment else ''}")
+        self._log(("Resuming from " + str(resume_from)) if resume_from else "Starting training")
+        self.resume_banner.setVisible(False)
+        self.batches_seen = 0
+        self._last_step = -1
+        self._latest = None
+
+        thread = QThread(self)
+        worker = TrainingWorker(config, dataset, checkpoint_dir=self.checkpoint_dir(),
+                                resume_from=resume_from)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.train_begin.connect(self._on_train_begin)
+        worker.batch_done.connect(self._on_batch)
+        worker.epoch_done.connect(self._on_epoch)
+        worker.snapshot_ready.connect(self.snapshot_ready)
+        worker.checkpoint_saved.connect(self._on_checkpoint)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.finished.connect(thread.quit)
+        worker.failed.connect(thread.quit)
+        thread.finished.connect(worker.deleteLater)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        self.pause_button.setChecked(False)
+        self._update_buttons()
+        self.running_changed.emit(True)
+        self._status_timer.start()
+        thread.start()
+        return True
+
+    def stop_training(self) -> None:
+        if self._worker is not None:
+            self._log("Stopping after this batch…")
+            self._worker.stop()
+
+    def _on_pause_toggled(self, paused: bool) -> None:
+        if self._worker is None:
+            return
+        if paused:
+            self._worker.pause()
+            self.pause_button.setText("Resume")
+            self._log("Paused")
+        else:
+            self._worker.resume()
+            self.pause_button.setText("Pause")
+            self._log("Resumed")
+
+    def shutdown(self, msecs: int = 30000) -> None:
+        """Stop and wait for the worker (the window is closing)."""
+        if self._worker is not None:
+            self._worker.stop()
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait(msecs)
+
+    # --- worker signals (GUI thread) ---------------------------------------------------------
+    def _on_train_begin(self, logs: dict) -> None:
+        total = int(logs.get("total_steps", 0))
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(int(logs.get("step", 0)))
+        history = logs.get("history") or {}
+        # A resumed run shows the epochs it already has.
+        for i, acc in enumerate(history.get("accuracy", [])):
+            self.plot.append("train_acc", i + 1, acc)
+        for i, acc in enumerate(history.get("val_accuracy", [])):
+            self.plot.append("val_acc", i + 1, acc)
+
+    def _on_batch(self, step: int, logs: dict) -> None:
+        self.batches_seen += 1
+        self._last_step = step
+        loss = float(logs.get("batch_loss", logs.get("loss", math.nan)))
+        x = step + 1
+        self.plot.append("loss_raw", x, loss)
+        if math.isfinite(loss):
+            self._smooth = loss if self._smooth is None else (
+                SMOOTHING * self._smooth + (1 - SMOOTHING) * loss)
+            self._smooth_n += 1
+            self.plot.append("loss_smooth", x, self._smooth)
+        if "lr" in logs:
+            self.plot.append("lr", x, float(logs["lr"]))
+        self._latest = logs
+
+    def _on_epoch(self, epoch: int, logs: dict) -> None:
+        self.plot.append("train_acc", epoch + 1, float(logs.get("accuracy", math.nan)))
+        if "val_accuracy" in logs:
+            self.plot.append("val_acc", epoch + 1, float(logs["val_accuracy"]))
+        parts = [f"Epoch {epoch + 1}/{logs.get('epochs', '?')}",
+                 f"loss {logs.get('loss', math.nan):.4f}",
+                 f"accuracy {100 * logs.get('accuracy', math.nan):.2f} %"]
+        if "val_loss" in logs:
+            parts += [f"val_loss {logs['val_loss']:.4f}",
+                      f"val_accuracy {100 * logs['val_accuracy']:.2f} %"]
+        if "epoch_seconds" in logs:
+            parts.append(f"{logs['epoch_seconds']:.1f} s")
+        self._log(", ".join(parts))
+
+    def _on_checkpoint(self, path: str, step: int) -> None:
+        self.checkpoint_label.setText(f"Checkpoint saved after batch {step}: {path}")
+        self.checkpoint_label.setToolTip(path)
+
+    def _show_latest(self) -> None:
+        logs = self._latest
+        if logs is None:
+            return
+        self._latest = None
+        self.progress.setMaximum(max(1, int(logs.get("total_steps", 1))))
+        self.progress.setValue(int(logs.get("step", 0)) + 1)
+        paused = " · PAUSED" if self.pause_button.isChecked() else ""
+        self.progress_label.setText(
+            f"Epoch {logs['epoch'] + 1}/{logs['epochs']} · batch {logs['batch'] + 1}/"
+            f"{logs['batches_per_epoch']} · loss {logs.get('loss', math.nan):.4f} · "
+            f"acc {100 * logs.get('accuracy', math.nan):.1f} % · "
+            f"{logs.get('images_per_sec', 0):,.0f} img/s · "
+            f"ETA {duration(float(logs.get('eta_seconds', math.nan)))}{paused}")
+
+    def _on_finished(self, trained: Any) -> None:
+        self._show_latest()
+        meta = trained.meta
+        metrics = meta.get("metrics", {})
+        acc = metrics.get("test_accuracy")
+        acc_text = f"; test accuracy {100 * acc:.2f} %" if acc is not None else ""
+        if meta.get("completed"):
+            self._log(f"Training finished in {metrics.get('train_seconds', 0):.1f} s{acc_text}")
+            self.progress.setValue(self.progress.maximum())
+            self._remove_checkpoint()
+            self.checkpoint_label.setText("Run complete: checkpoint removed (save the model "
+                                          "with File ▸ Save model)")
+        else:
+            epoch, batch = meta.get("stopped_at", (0, 0))
+            self._log(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}. "
+                      f"Checkpoint kept: {meta.get('checkpoint')}")
+            self.progress_label.setText(self.progress_label.text().replace(" · PAUSED", "")
+                                        + " · stopped")
+        self.training_finished.emit(trained)
+
+    def _on_failed(self, message: str) -> None:
+        self._log(f"Training failed: {message}")
+        show_error(self, "Training failed", message)
+
+    def _on_thread_finished(self) -> None:
+        if self._thread is not None:
+            self._thread.deleteLater()
+        self._thread, self._worker = None, None
+        self._status_timer.stop()
+        self.pause_button.setChecked(False)
+        self.pause_button.setText("Pause")
+        self._update_buttons()
+        self.running_changed.emit(False)
+        self.check_unfinished()
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    # --- unfinished runs ---------------------------------------------------------------------
+    def unfinished_checkpoint(self) -> Path | None:
+        path = checkpoint_path(self.checkpoint_dir())
+        return path if path.is_file() else None
+
+    def check_unfinished(self) -> None:
+        """Offer to resume when a previous run left a checkpoint."""
+        path = self.unfinished_checkpoint()
+        if path is None or self.is_running():
+            self.resume_banner.setVisible(False)
+            return
+        try:
+            state = load_checkpoint(path)
+        except (ValueError, OSError) as exc:
+            self.resume_label.setText(f"A checkpoint at {path} cannot be read: {exc}")
+            self.resume_button.setEnabled(False)
+            self.resume_banner.setVisible(True)
+            return
+        extra = state.get("extra", {})
+        config = extra.get("config", {})
+        dataset = extra.get("dataset", {}).get("name", "?")
+        arch = config.get("arch") if isinstance(config.get("arch"), str) else "custom"
+        self._unfinished_dataset = dataset
+        self.resume_label.setText(
+            f"<b>An unfinished run was found</b>: {dataset}, {arch}, stopped at epoch "
+            f"{int(state.get('epoch', 0)) + 1} of {config.get('epochs', '?')}, batch "
+            f"{state.get('batch', 0)}. Resume it where it stopped?")
+        self.resume_banner.setVisible(True)
+        self._update_buttons()
+
+    def resume_unfinished(self) -> None:
+        path = self.unfinished_checkpoint()
+        if path is None:
+            return
+        name = getattr(self, "_unfinished_dataset", None)
+        ds = self.session.dataset
+        if ds is not None and (name is None or ds.name == name):
+            self.start_training(resume_from=path)
+        else:
+            self._pending_resume = path
+            self._log(f"Loading {name} to resume the run…")
+            self.data_page.load_dataset(name)
+
+    def discard_unfinished(self) -> None:
+        self._remove_checkpoint()
+        self.resume_banner.setVisible(False)
+
+    def _remove_checkpoint(self) -> None:
+        path = self.unfinished_checkpoint()
+        if path is not None:
+            try:
+                path.unlink()
+            except OSError as exc:
+                self._log(f"Could not remove the checkpoint {path}: {exc}")
+
+    def _on_dataset_changed(self, dataset: Any) -> None:
+        if self._pending_resume is not None and dataset is not None:
+            path, self._pending_resume = self._pending_resume, None
+            self.start_training(resume_from=path)

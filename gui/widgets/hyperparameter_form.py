@@ -1,0 +1,95 @@
+"""Training settings (epochs, batch size, optimizer, learning rate and schedule, augmentation,
+seed, threads, validation split) as a form whose values are a plain dict."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QSpinBox,
+    QWidget,
+)
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+class HyperparameterForm(QWidget):
+    changed = Signal()
+
+    def __init__(self, max_threads: int = 8, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.epochs = QSpinBox(minimum=1, maximum=500, value=5)
+        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=64, singleStep=16)
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(OPTIMIZERS)
+        self.lr = QDoubleSpinBox(decimals=5, minimum=0.00001, maximum=10.0, value=0.001,
+                                 singleStep=0.0005)
+        self.schedule = QComboBox()
+        self.schedule.addItems(SCHEDULES)
+        self.augment = QCheckBox("random shifts / crops")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.threads = QSpinBox(minimum=0, maximum=max(1, max_threads), value=0)
+        self.threads.setSpecialValueText("auto")
+        self.val_split = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5, value=0.1,
+                                        singleStep=0.05)
+        left, right = QFormLayout(), QFormLayout()
+        left.addRow("Epochs", self.epochs)
+        left.addRow("Batch size", self.batch_size)
+        left.addRow("Optimizer", self.optimizer)
+        left.addRow("Learning rate", self.lr)
+        left.addRow("LR schedule", self.schedule)
+        right.addRow("Augmentation", self.augment)
+        right.addRow("Seed", self.seed)
+        right.addRow("Threads", self.threads)
+        right.addRow("Validation split", self.val_split)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addLayout(left, 0, 0)
+        grid.addLayout(right, 0, 1)
+        grid.setHorizontalSpacing(24)
+        for box in (self.epochs, self.batch_size, self.seed, self.threads):
+            box.valueChanged.connect(self.changed)
+        for dbox in (self.lr, self.val_split):
+            dbox.valueChanged.connect(self.changed)
+        self.optimizer.currentIndexChanged.connect(self.changed)
+        self.schedule.currentIndexChanged.connect(self.changed)
+        self.augment.toggled.connect(self.changed)
+
+    def values(self) -> dict:
+        return {
+            "epochs": self.epochs.value(),
+            "batch_size": self.batch_size.value(),
+            "optimizer": self.optimizer.currentText(),
+            "lr": self.lr.value(),
+            "schedule": self.schedule.currentText(),
+            "augment": self.augment.isChecked(),
+            "seed": self.seed.value(),
+            "threads": self.threads.value(),
+            "val_split": self.val_split.value(),
+        }
+
+    def set_values(self, values: dict) -> None:
+        """Sets the fields present in ``values``; others are left as they are."""
+        if "epochs" in values:
+            self.epochs.setValue(int(values["epochs"]))
+        if "batch_size" in values:
+            self.batch_size.setValue(int(values["batch_size"]))
+        if values.get("optimizer") in OPTIMIZERS:
+            self.optimizer.setCurrentText(values["optimizer"])
+        if "lr" in values:
+            self.lr.setValue(float(values["lr"]))
+        if values.get("schedule") in SCHEDULES:
+            self.schedule.setCurrentText(values["schedule"])
+        if "augment" in values:
+            self.augment.setChecked(bool(values["augment"]))
+        if "seed" in values:
+            self.seed.setValue(int(values["seed"]))
+        if "threads" in values:
+            self.threads.setValue(int(values["threads"]))
+        if "val_split" in values:
+            self.val_split.setValue(float(values["val_split"]))

@@ -1,0 +1,142 @@
+"""Training on a QThread: a worker object that runs ``engine.run.train_model`` and reports
+through typed signals. It never touches a widget or matplotlib; the GUI thread does.
+
+Usage (what the Train page does)::
+
+    thread = QThread(); worker = TrainingWorker(config, dataset, checkpoint_dir=...)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    worker.finished.connect(thread.quit); worker.failed.connect(thread.quit)
+    thread.finished.connect(worker.deleteLater)
+    thread.start()
+
+``pause()``, ``resume()`` and ``stop()`` may be called from the GUI thread: they set the
+trainer's thread-safe flags, which it checks between batches.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from engine.callbacks import Callback
+from engine.train import TrainingControl
+from gui.tasks import error_text
+
+SNAPSHOT_SECONDS = 5.0
+
+
+class _SignalCallback(Callback):
+    """Forwards the trainer's hooks as the worker's signals (runs in the worker thread)."""
+
+    def __init__(self, worker: TrainingWorker):
+        self._worker = worker
+        self._last_snapshot = 0.0
+        self._checkpoint_mtime: float | None = None
+
+    def on_train_begin(self, logs: dict) -> None:
+        history = self.trainer.history.state_dict() if self.trainer is not None else {}
+        self._worker.train_begin.emit({**logs, "history": history.get("history", {})})
+        self._checkpoint_mtime = self._mtime()
+        self._last_snapshot = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict) -> None:
+        self._check_checkpoint(logs)
+
+    def on_batch_end(self, batch: int, logs: dict) -> None:
+        self._worker.batch_done.emit(int(logs.get("step", batch)), dict(logs))
+        self._check_checkpoint(logs)
+        if time.monotonic() - self._last_snapshot > SNAPSHOT_SECONDS:
+            self._snapshot()
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self._worker.epoch_done.emit(int(epoch), dict(logs))
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        # A copy of the parameters, made on this thread so the GUI never reads arrays the
+        # optimizer is writing. The spec and normaliser let the GUI rebuild a usable model.
+        trainer = self.trainer
+        if trainer is not None:
+            extra = trainer.extra_state
+            self._worker.snapshot_ready.emit({
+                "spec": trainer.model.spec,
+                "input_shape": tuple(trainer.model.input_shape),
+                "num_classes": trainer.model.num_classes,
+                "state": trainer.model.state_dict(),
+                "normalizer": extra.get("normalizer"),
+                "kind": (extra.get("dataset") or {}).get("kind"),
+                "epoch": trainer.epoch, "batch": trainer.batch,
+            })
+        self._last_snapshot = time.monotonic()
+
+    def _mtime(self) -> float | None:
+        path = self.trainer.checkpoint_path if self.trainer is not None else None
+        try:
+            return os.stat(path).st_mtime if path is not None else None
+        except OSError:
+            return None
+
+    def _check_checkpoint(self, logs: dict) -> None:
+        mtime = self._mtime()
+        if mtime is not None and mtime != self._checkpoint_mtime:
+            self._checkpoint_mtime = mtime
+            self._worker.checkpoint_saved.emit(str(self.trainer.checkpoint_path),
+                                               int(logs.get("step", 0)))
+
+
+class TrainingWorker(QObject):
+    train_begin = Signal(dict)
+    batch_done = Signal(int, dict)  # global step (0-based), logs
+    epoch_done = Signal(int, dict)  # epoch (0-based), logs
+    snapshot_ready = Signal(object)  # dict: spec, state, normalizer ... of the model in training
+    checkpoint_saved = Signal(str, int)  # path, step
+    finished = Signal(object)  # the TrainedModel (also after a stop: it holds what was learned)
+    failed = Signal(str)
+
+    def __init__(self, config: Any, dataset: Any, checkpoint_dir: str | Path | None = None,
+                 resume_from: str | Path | None = None):
+        super().__init__()
+        self.config = config
+        self.dataset = dataset
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.resume_from = None if resume_from is None else Path(resume_from)
+        self.control = TrainingControl()
+
+    # --- called from the GUI thread ----------------------------------------------------------
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    def stop(self) -> None:
+        self.control.stop()
+
+    def is_paused(self) -> bool:
+        return self.control.paused
+
+    # --- runs in the worker thread -----------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        from engine.run import train_model
+
+        try:
+            trained = train_model(
+                self.config,
+                self.dataset,
+                callbacks=[_SignalCallback(self)],
+                checkpoint_dir=self.checkpoint_dir,
+                resume_from=self.resume_from,
+                control=self.control,
+            )
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed.emit(error_text(exc))
+            return
+        self.finished.emit(trained)
