@@ -62,7 +62,8 @@ def save_confusion_png(cm: list[list[int]], class_names: list[str], path: str | 
     return path
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     from engine import data
     from engine.metrics import format_report
     from engine.run import evaluate_model

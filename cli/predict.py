@@ -117,7 +117,10 @@ def preprocess_files(files: list[Path], input_shape: tuple, kind: str, err: Text
     return np.stack(images), kept
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+        ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     from engine.metrics import classification_report, format_report
     from engine.serialize import load_model
 

@@ -113,8 +113,8 @@ class ProgressPrinter(Callback):
     otherwise a progress line is printed every ``log_every`` seconds.
     """
 
-    def __init__(self, out: TextIO = sys.stdout, log_every: float = 10.0) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None, log_every: float = 10.0) -> None:
+        self.out = out or sys.stdout
         self.live = bool(getattr(out, "isatty", lambda: False)())
         self.interval = 0.2 if self.live else log_every
         self._last = 0.0
@@ -209,7 +209,8 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     from engine.checkpoint import load_checkpoint
     from engine.run import train_model
     from engine.serialize import save_model

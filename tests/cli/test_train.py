@@ -1,0 +1,96 @@
+"""`python main.py train`: progress, model file, Ctrl-C checkpoint and resume, defaults, errors."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+
+import numpy as np
+import pytest
+
+from cli import build_parser, run_cli
+from cli import train as train_cli
+from engine.serialize import load_model
+from engine.training_config import recommended_config
+
+
+def train_args(arch, tmp_path, out="model.pkl", *extra):
+    return ["train", "--dataset", "toy", "--arch", arch, "--epochs", "2", "--batch-size", "16",
+            "--lr", "0.01", "--optimizer", "adam", "--schedule", "cosine", "--augment",
+            "--out", str(tmp_path / out), "--checkpoint-dir", str(tmp_path / "ckpt"), *extra]
+
+
+def test_train_prints_progress_and_epochs_and_saves_the_model(toy_data, toy_arch, tmp_path,
+                                                              capsys):
+    assert run_cli(train_args(toy_arch, tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/2  batch 7/7  loss" in out and "img/s  ETA" in out  # progress line
+    assert "epoch 1/2: loss" in out and "epoch 2/2: loss" in out and "val_acc" in out
+    assert "test accuracy:" in out and "saved" in out
+    model = load_model(tmp_path / "model.pkl")
+    assert model.meta["training"]["augment"] is True
+    assert model.meta["training"]["schedule"] == "cosine"
+
+
+def test_ctrl_c_writes_a_checkpoint_and_the_printed_command_resumes_exactly(
+        toy_data, toy_arch, tmp_path, capsys, monkeypatch):
+    assert run_cli(train_args(toy_arch, tmp_path, "whole.pkl")) == 0
+    capsys.readouterr()
+
+    original = train_cli.ProgressPrinter.on_batch_end
+
+    def press_ctrl_c_at_step_3(self, batch, logs):
+        original(self, batch, logs)
+        if logs["step"] == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_cli.ProgressPrinter, "on_batch_end", press_ctrl_c_at_step_3)
+        code = run_cli(train_args(toy_arch, tmp_path, "resumed.pkl"))
+    out = capsys.readouterr().out
+    assert code == 130
+    assert "stopped at epoch 1, batch 4" in out and not (tmp_path / "resumed.pkl").exists()
+    command = out.split("resume with: ")[1].splitlines()[0]
+    argv = shlex.split(command)
+    assert argv[:4] == ["python", "main.py", "train", "--resume"]
+
+    assert run_cli(argv[2:]) == 0
+    assert "resuming at epoch 1, batch 4" in capsys.readouterr().out
+    whole = load_model(tmp_path / "whole.pkl").model.state_dict()
+    resumed = load_model(tmp_path / "resumed.pkl").model.state_dict()
+    assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_without_arch_and_epochs_the_recommended_settings_are_used():
+    args = build_parser().parse_args(["train", "--dataset", "mnist"])
+    assert train_cli.config_from_args(args) == recommended_config("mnist")
+    args = build_parser().parse_args(["train", "--dataset", "mnist", "--epochs", "1",
+                                      "--no-augment", "--lr", "0.2"])
+    config = train_cli.config_from_args(args)
+    assert (config.epochs, config.augment, config.lr) == (1, False, 0.2)
+    assert config.arch == recommended_config("mnist").arch
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train"], "say which data to train on"),
+    (["train", "--dataset", "toy", "--arch", "no-such-net"], "unknown architecture"),
+    (["train", "--dataset", "toy", "--out", "model.txt"], "--out must end in .pkl or .npz"),
+    (["train", "--dataset", "elsewhere"], "unknown dataset"),
+    (["train", "--resume", "missing.pkl"], "no such file"),
+    (["train", "--dataset", "toy", "--epochs", "0"], "epochs must be"),
+])
+def test_user_errors_are_one_clear_line(toy_data, argv, message, capsys):
+    assert run_cli(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--dataset", "--arch", "--epochs", "--batch-size", "--lr", "--optimizer",
+                   "--schedule", "--augment", "--seed", "--threads", "--val-split",
+                   "--data-dir", "--out", "--checkpoint-dir", "--resume"):
+        assert option in out
