@@ -54,42 +54,55 @@ class BatchNorm(Layer):
             )
         x2 = x.reshape(-1, self.num_features)
         gamma, beta = self.params["gamma"], self.params["beta"]
-        if training:
-            m = x2.shape[0]
-            mean = x2.mean(axis=0)
-            centred = x2 - mean
-            var = np.einsum("ij,ij->j", centred, centred) / m
-            inv_std = 1.0 / np.sqrt(var + self.eps)
-            xhat = centred * inv_std
-            unbiased = var * (m / max(m - 1, 1))
-            mom = self.momentum
-            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
-            rm *= mom
-            rm += (1 - mom) * mean.astype(rm.dtype)
-            rv *= mom
-            rv += (1 - mom) * unbiased.astype(rv.dtype)
-        else:
-            inv_std = 1.0 / np.sqrt(self.buffers["running_var"] + self.eps)
-            xhat = (x2 - self.buffers["running_mean"]) * inv_std
-        inv_std = inv_std.astype(x.dtype, copy=False)
-        xhat = xhat.astype(x.dtype, copy=False)
-        self._cache = (xhat, inv_std, training, x.shape)
-        return (xhat * gamma + beta).reshape(x.shape)
+        if not training:
+            scale = gamma / np.sqrt(self.buffers["running_var"] + self.eps)
+            shift = beta - self.buffers["running_mean"] * scale
+            self._cache = (x2, scale.astype(x.dtype, copy=False), False, x.shape)
+            out = x2 * scale.astype(x.dtype, copy=False)
+            out += shift.astype(x.dtype, copy=False)
+            return out.reshape(x.shape)
+        m = x2.shape[0]
+        # Column sums as a matrix-vector product: far faster than a reduction over axis 0.
+        ones = np.ones(m, dtype=x.dtype)
+        mean = (ones @ x2) / m
+        centred = x2 - mean
+        var = np.einsum("ij,ij->j", centred, centred) / m
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+        rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+        mom = self.momentum
+        rm *= mom
+        rm += (1 - mom) * mean.astype(rm.dtype)
+        rv *= mom
+        rv += (1 - mom) * (var * (m / max(m - 1, 1))).astype(rv.dtype)
+        self._cache = (centred, inv_std, True, x.shape)
+        out = centred * (gamma * inv_std)
+        out += beta
+        return out.reshape(x.shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: same shape as x -> dx; sets grads["gamma"], grads["beta"]."""
-        xhat, inv_std, training, shape = self._cache
+        centred, inv_std, training, shape = self._cache
         d2 = dout.reshape(-1, self.num_features)
-        dbeta = d2.sum(axis=0)
-        dgamma = np.einsum("ij,ij->j", d2, xhat)
-        self.grads["gamma"] = dgamma
+        ones = np.ones(d2.shape[0], dtype=d2.dtype)
+        dbeta = ones @ d2
         self.grads["beta"] = dbeta
-        scale = self.params["gamma"] * inv_std
         if not training:
+            # Evaluation: the statistics are constants, the layer is x * scale + shift, and
+            # the cache holds (x2, scale = gamma / sqrt(running_var + eps)).
+            x2, scale = centred, inv_std
+            std = np.sqrt(self.buffers["running_var"] + self.eps)
+            x_hat = (x2 - self.buffers["running_mean"]) / std
+            self.grads["gamma"] = np.einsum("ij,ij->j", d2, x_hat.astype(d2.dtype, copy=False))
             return (d2 * scale).reshape(shape)
+        dgamma = np.einsum("ij,ij->j", d2, centred) * inv_std
+        self.grads["gamma"] = dgamma
         m = d2.shape[0]
-        # dx = gamma*inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)), all per channel.
-        dx = (d2 - dbeta / m - xhat * (dgamma / m)) * scale
+        scale = self.params["gamma"] * inv_std
+        # dx = gamma*inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)), xhat =
+        # centred*inv_std, arranged as dout*a + centred*b + c with per-channel a, b, c.
+        dx = d2 * scale
+        dx -= centred * (scale * inv_std * dgamma / m)
+        dx -= scale * dbeta / m
         return dx.reshape(shape)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
