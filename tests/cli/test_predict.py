@@ -1,0 +1,113 @@
+"""`python main.py predict`: files and folders, app preprocessing, CSV, labels, top-k."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli import run_cli
+from engine.data.images import read_image
+from engine.data.preprocess import image_to_input
+from engine.run import TrainingConfig, train_model
+from engine.serialize import save_model
+from tests.engine.training_toys import TOY_SPEC, toy_dataset
+
+NUMTADB_HEADER = ["filename", "original filename", "scanid", "digit", "database name original",
+                  "contributing team", "database name"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A colour toy model and its 45 test images as PNG files in two folders."""
+    root = tmp_path_factory.mktemp("predict")
+    dataset = toy_dataset(shape=(8, 8, 3), kind="colour", name="toy-rgb")
+    config = TrainingConfig(dataset="toy-rgb", arch=TOY_SPEC, epochs=2, batch_size=16, lr=0.05)
+    model_path = save_model(train_model(config, dataset), root / "model.pkl")
+    images = root / "images"
+    for i, image in enumerate(dataset.x_test):
+        folder = images / ("a" if i < 20 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"img{i:03d}.png")
+    (images / "notes.txt").write_text("not an image")
+    return model_path, images, dataset
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_folders_are_searched_and_preprocessed_as_in_the_app(setup, tmp_path, capsys):
+    model_path, images, _ = setup
+    out_csv = tmp_path / "pred.csv"
+    assert run_cli(["predict", str(model_path), str(images), "--csv", str(out_csv),
+                    "--top-k", "2"]) == 0
+    assert "45 predictions written" in capsys.readouterr().out
+    rows = read_rows(out_csv)
+    assert rows[0] == ["filename", "prediction", "confidence", "prediction_2", "confidence_2"]
+    assert len(rows) == 46
+    from engine.serialize import load_model
+
+    trained = load_model(model_path)
+    first = images / "a" / "img000.png"
+    x = image_to_input(read_image(first), trained.input_shape, trained.kind)[None]
+    probs = trained.predict_proba(x)[0]
+    row = next(r for r in rows if r[0] == str(first))
+    assert row[1] == trained.class_names[int(np.argmax(probs))]
+    assert float(row[2]) == pytest.approx(float(probs.max()), abs=1e-4)
+    assert float(row[2]) >= float(row[4])
+
+
+def test_numtadb_labels_give_accuracy_and_confusion_matrix(setup, tmp_path, capsys):
+    model_path, images, dataset = setup
+    labels = tmp_path / "testing-a.csv"
+    with open(labels, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(NUMTADB_HEADER)
+        for i, y in enumerate(dataset.y_test[:30]):  # 15 images stay unlabelled
+            writer.writerow([f"img{i:03d}.png", f"orig{i}.jpg", "1", int(y), "BHDDB", "x", "a"])
+    assert run_cli(["predict", str(model_path), str(images / "a"), str(images / "b"),
+                    "--labels", str(labels)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("filename,prediction,confidence,label,correct\n")
+    lines = [line.split(",") for line in out.splitlines()[1:46]]
+    correct = sum(int(parts[4]) for parts in lines if parts[4])
+    assert "15 of 45 images have no label" in out
+    assert f"accuracy: {correct / 30 * 100:.2f} % on 30 images" in out
+    assert "confusion matrix" in out
+
+
+def test_plain_filename_label_rows_with_class_names(setup, tmp_path, capsys):
+    model_path, images, dataset = setup
+    labels = tmp_path / "labels.csv"
+    names = ["top", "middle", "bottom"]
+    labels.write_text("".join(f"img{i:03d}.png,{names[y]}\n"
+                              for i, y in enumerate(dataset.y_test)))
+    assert run_cli(["predict", str(model_path), str(images / "a" / "img001.png"),
+                    "--labels", str(labels)]) == 0
+    assert "on 1 images" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("filename,colour\nimg000.png,red\n", "no 'digit' or 'label' column"),
+    ("img000.png,purple\n", "line 1: label 'purple' is neither a class name"),
+    ("img000.png,7\n", "class number 0..2"),
+])
+def test_bad_labels_are_clear_errors(setup, tmp_path, capsys, content, message):
+    model_path, images, _ = setup
+    labels = tmp_path / "labels.csv"
+    labels.write_text(content)
+    assert run_cli(["predict", str(model_path), str(images), "--labels", str(labels)]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_missing_paths_and_empty_folders(setup, tmp_path, capsys):
+    model_path, _, _ = setup
+    assert run_cli(["predict", str(model_path), str(tmp_path / "nothing.png")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_cli(["predict", str(model_path), str(tmp_path / "empty")]) == 1
+    assert "no images found" in capsys.readouterr().err
