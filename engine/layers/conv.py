@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import threads
+from engine import threads, winograd
 from engine.im2col import col2im, im2col, output_size, same_padding
 from engine.layers.base import Layer
 
@@ -30,6 +30,9 @@ _CHUNK_BYTES = 1 << 20
 # Filters per matrix product in the "filters" parallel mode (fixed, so results do not depend
 # on the thread count).
 _FILTER_GROUP = 16
+# Winograd pays off once the 16 products per tile are big enough; below this many input
+# channels the im2col path is used (measured with python -m engine.bench).
+_WINOGRAD_MIN_CHANNELS = 8
 
 
 def _groups(n: int, width: int) -> list[tuple[int, int]]:
@@ -111,6 +114,10 @@ class Conv2D(Layer):
         W = rng.standard_normal((kh, kw, in_channels, out_channels)) * std
         self.params = {"W": W.astype(np.float32), "b": np.zeros(out_channels, np.float32)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        # "auto" picks Winograd for 3x3 stride-1 layers with enough input channels.
+        self.algorithm = "auto"
+        # False skips computing dx (set for a network's first layer; backward returns None).
+        self.needs_input_grad = True
         self._cache: tuple | None = None
         self._buffers: dict[tuple, np.ndarray] = {}
 
@@ -149,13 +156,18 @@ class Conv2D(Layer):
             self._buffers[key] = buf
         return buf[:size].reshape(shape)
 
-    def _pad(self, x: np.ndarray, role: str) -> np.ndarray:
-        """x zero-padded, in a persistent buffer whose borders stay zero between batches."""
+    def _pad(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """x zero-padded, in a persistent buffer whose borders stay zero between batches.
+
+        x: (N, H, W, C) -> (N, H + top + bottom, W + left + right, C), or ``shape`` when given
+        (larger, for Winograd tiles: the extra rows and columns are zeros too).
+        """
         top, bottom, left, right = self.pads
-        if not any(self.pads):
-            return x
         n, h, w, c = x.shape
-        shape = (n, h + top + bottom, w + left + right, c)
+        if shape is None:
+            if not any(self.pads):
+                return x
+            shape = (n, h + top + bottom, w + left + right, c)
         key = ("pad", role)
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape or buf.dtype != x.dtype:
@@ -164,16 +176,26 @@ class Conv2D(Layer):
         buf[:, top : top + h, left : left + w, :] = x
         return buf
 
-    def _chunks(self, n: int, hp: int, wp: int, ho: int, wo: int, itemsize: int) -> list:
+    def _chunks(self, n: int, per_image: int) -> list[tuple[int, int]]:
         """Fixed (start, stop) chunks of the batch, independent of the thread count."""
-        per_image = ho * wo * self.kh * self.kw * self.in_channels * itemsize
         size = max(1, _CHUNK_BYTES // max(per_image, 1))
         return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+    def uses_winograd(self) -> bool:
+        """Whether this layer computes with Winograd F(2x2, 3x3) (3x3, stride 1)."""
+        if self.algorithm == "im2col" or (self.kh, self.kw, self.stride) != (3, 3, 1):
+            return False
+        return self.algorithm == "winograd" or self.in_channels >= _WINOGRAD_MIN_CHANNELS
+
+    def _run_parts(self, task, n_chunks: int) -> None:
+        """Deal the chunks to the pool: task(part, first_chunk, last_chunk) per thread."""
+        parts = threads.split_range(n_chunks, threads.get_num_threads())
+        threads.parallel_map(task, [(k, a, z) for k, (a, z) in enumerate(parts)])
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """x: (N, H, W, C_in) -> (N, Ho, Wo, C_out), in the dtype of the parameters."""
-        W, b = self.params["W"], self.params["b"]
+        W = self.params["W"]
         x = np.asarray(x)
         if x.ndim != 4 or x.shape[3] != self.in_channels:
             raise ValueError(
@@ -183,109 +205,216 @@ class Conv2D(Layer):
             x = x.astype(W.dtype)
         n, h, w, _ = x.shape
         ho, wo = self._out_hw(h, w)
-        xp = self._pad(x, "train" if training else "eval")
         y = np.empty((n, ho, wo, self.out_channels), W.dtype)
-        Wm = W.reshape(-1, self.out_channels)
-        y2 = y.reshape(-1, self.out_channels)
-        rows = ho * wo
-        chunks = self._chunks(n, *xp.shape[1:3], ho, wo, W.dtype.itemsize)
-        nthreads = threads.get_num_threads()
-
-        if threads.get_parallel_mode() == "filters":
-            cols = im2col(xp, self.kh, self.kw, self.stride, out=self._buffer(
-                ("cols", "all"), (n * rows, Wm.shape[0]), W.dtype))
-            groups = _groups(self.out_channels, _FILTER_GROUP)
-
-            def filter_task(g_first: int, g_last: int) -> None:
-                for f0, f1 in groups[g_first:g_last]:
-                    y2[:, f0:f1] = cols @ Wm[:, f0:f1]
-                    y2[:, f0:f1] += b[f0:f1]
-
-            threads.parallel_map(filter_task, threads.split_range(len(groups), nthreads))
+        role = "train" if training else "eval"
+        if self.uses_winograd():
+            state = self._forward_winograd(x, y, role)
+        elif threads.get_parallel_mode() == "filters":
+            state = self._forward_filters(self._pad(x, role), y)
         else:
-            def batch_task(part: int, c_first: int, c_last: int) -> None:
-                for c0, c1 in chunks[c_first:c_last]:
-                    buf = self._buffer(("cols", part), ((c1 - c0) * rows, Wm.shape[0]), W.dtype)
-                    cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf)
-                    out = y2[c0 * rows : c1 * rows]
-                    np.matmul(cols, Wm, out=out)
-                    out += b
-
-            parts = threads.split_range(len(chunks), nthreads)
-            threads.parallel_map(batch_task, [(k, a, z) for k, (a, z) in enumerate(parts)])
-
-        self._cache = (x.shape, xp, chunks) if training else None
+            state = self._forward_batch(self._pad(x, role), y)
+        self._cache = (x.shape, state) if training else None
         return y
 
+    def _forward_batch(self, xp: np.ndarray, y: np.ndarray) -> tuple:
+        """im2col path, each thread its own chunks of images."""
+        W, b = self.params["W"], self.params["b"]
+        Wm = W.reshape(-1, self.out_channels)
+        y2 = y.reshape(-1, self.out_channels)
+        rows = y.shape[1] * y.shape[2]
+        chunks = self._chunks(len(y), rows * Wm.shape[0] * W.dtype.itemsize)
+
+        def task(part: int, c_first: int, c_last: int) -> None:
+            for c0, c1 in chunks[c_first:c_last]:
+                buf = self._buffer(("cols", part), ((c1 - c0) * rows, Wm.shape[0]), W.dtype)
+                cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf)
+                out = y2[c0 * rows : c1 * rows]
+                np.matmul(cols, Wm, out=out)
+                out += b
+
+        self._run_parts(task, len(chunks))
+        return ("batch", xp, chunks)
+
+    def _forward_filters(self, xp: np.ndarray, y: np.ndarray) -> tuple:
+        """im2col path, the filters split into fixed groups shared among the threads."""
+        W, b = self.params["W"], self.params["b"]
+        Wm = W.reshape(-1, self.out_channels)
+        y2 = y.reshape(-1, self.out_channels)
+        shape = (len(y2), Wm.shape[0])
+        cols = im2col(xp, self.kh, self.kw, self.stride,
+                      out=self._buffer(("cols",), shape, W.dtype))
+        groups = _groups(self.out_channels, _FILTER_GROUP)
+
+        def task(g_first: int, g_last: int) -> None:
+            for f0, f1 in groups[g_first:g_last]:
+                y2[:, f0:f1] = cols @ Wm[:, f0:f1]
+                y2[:, f0:f1] += b[f0:f1]
+
+        threads.parallel_map(task, threads.split_range(len(groups), threads.get_num_threads()))
+        return ("filters", xp)
+
+    def _winograd_chunks(self, n: int, ty: int, tx: int, dtype: np.dtype) -> list:
+        per_image = 16 * ty * tx * (self.in_channels + self.out_channels) * dtype.itemsize
+        return self._chunks(n, per_image)
+
+    def _forward_winograd(self, x: np.ndarray, y: np.ndarray, role: str) -> tuple:
+        """Winograd F(2x2, 3x3) path, each thread its own chunks of images."""
+        W, b = self.params["W"], self.params["b"]
+        n, ho, wo, cout = y.shape
+        cin, dtype = self.in_channels, W.dtype
+        ty, tx = winograd.tiles(ho, wo)
+        xb = self._pad(x, role, (n, 2 * ty + 2, 2 * tx + 2, cin))
+        U = winograd.filter_transform(W)
+        chunks = self._winograd_chunks(n, ty, tx, dtype)
+        even = (ho, wo) == (2 * ty, 2 * tx)
+
+        def task(part: int, c_first: int, c_last: int) -> None:
+            for c0, c1 in chunks[c_first:c_last]:
+                m = c1 - c0
+                V = self._buffer(("V", part), (4, 4, m, ty, tx, cin), dtype)
+                tmp = self._buffer(("tin", part), (4, m, ty, 2 * tx + 2, cin), dtype)
+                winograd.input_transform(xb[c0:c1], V, tmp)
+                M = self._buffer(("M", part), (4, 4, m, ty, tx, cout), dtype)
+                np.matmul(V.reshape(16, -1, cin), U, out=M.reshape(16, -1, cout))
+                yb = y[c0:c1] if even else self._buffer(("yb", part), (m, 2 * ty, 2 * tx, cout),
+                                                        dtype)
+                out_tmp = self._buffer(("tout", part), (2, 4, m, ty, tx, cout), dtype)
+                winograd.output_transform(M, yb, out_tmp)
+                if not even:
+                    y[c0:c1] = yb[:, :ho, :wo]
+                y[c0:c1] += b
+
+        self._run_parts(task, len(chunks))
+        return ("winograd", xb, chunks, U)
+
     # --------------------------------------------------------------- backward
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """dout: (N, Ho, Wo, C_out) -> dx: (N, H, W, C_in); sets grads["W"], grads["b"]."""
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """dout: (N, Ho, Wo, C_out) -> dx: (N, H, W, C_in); sets grads["W"], grads["b"].
+
+        Returns None, skipping the input-gradient work, when ``needs_input_grad`` is False
+        (the first layer of a network: nothing upstream uses it).
+        """
         if self._cache is None:
             raise RuntimeError("Conv2D.backward called without a training-mode forward")
-        x_shape, xp, chunks = self._cache
+        x_shape, state = self._cache
         self._cache = None
-        W = self.params["W"]
-        dtype = W.dtype
+        dtype = self.params["W"].dtype
         dout = np.ascontiguousarray(dout, dtype=dtype)
-        n, h, w, c = x_shape
-        _, ho, wo, cout = dout.shape
-        rows = ho * wo
-        K = self.kh * self.kw * c
-        Wm = W.reshape(K, cout)
-        d2 = dout.reshape(-1, cout)
-        top, _, left, _ = self.pads
-        padded = any(self.pads)
-        hp, wp = xp.shape[1:3]
-        dx = np.empty(x_shape, dtype)
-        nthreads = threads.get_num_threads()
-
-        def input_grad(part, c0: int, c1: int, dcols: np.ndarray) -> None:
-            """col2im of one chunk's column gradients, cropped into dx."""
-            if padded:
-                dxp = self._buffer(("dxp", part), (c1 - c0, hp, wp, c), dtype)
-                col2im(dcols, dxp.shape, self.kh, self.kw, self.stride, out=dxp)
-                dx[c0:c1] = dxp[:, top : top + h, left : left + w, :]
-            else:
-                col2im(dcols, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride, out=dx[c0:c1])
-
-        if threads.get_parallel_mode() == "filters":
-            cols = im2col(xp, self.kh, self.kw, self.stride, out=self._buffer(
-                ("cols", "all"), (n * rows, K), dtype))
-            dcols = self._buffer(("dcols", "all"), (n * rows, K), dtype)
-            dW = self.grads["W"].reshape(K, cout)
-            fgroups = _groups(cout, _FILTER_GROUP)
-            kgroups = _groups(K, _FILTER_GROUP * 4)
-
-            def filter_task(part: int) -> None:
-                # Fixed groups, dealt round-robin: the same products whatever the thread count.
-                for f0, f1 in fgroups[part::nthreads]:
-                    dW[:, f0:f1] = cols.T @ d2[:, f0:f1]
-                for k0, k1 in kgroups[part::nthreads]:
-                    dcols[:, k0:k1] = d2 @ Wm[k0:k1].T
-
-            threads.parallel_map(filter_task, [(k,) for k in range(nthreads)])
-            for c0, c1 in chunks:
-                input_grad("all", c0, c1, dcols[c0 * rows : c1 * rows])
+        dx = np.empty(x_shape, dtype) if self.needs_input_grad else None
+        kind = state[0]
+        if kind == "winograd":
+            self._backward_winograd(state, dout, dx)
+        elif kind == "filters":
+            self._backward_filters(state, dout, dx)
         else:
-            partials = self._buffer(("dW",), (len(chunks), K, cout), dtype)
+            self._backward_batch(state, dout, dx)
+        np.sum(dout.reshape(-1, self.out_channels), axis=0, out=self.grads["b"])
+        return dx
 
-            def batch_task(part: int, c_first: int, c_last: int) -> None:
-                for ci in range(c_first, c_last):
-                    c0, c1 = chunks[ci]
-                    r = (c1 - c0) * rows
-                    cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride,
-                                  out=self._buffer(("cols", part), (r, K), dtype))
-                    dchunk = d2[c0 * rows : c1 * rows]
-                    np.matmul(cols.T, dchunk, out=partials[ci])
+    def _col2im_chunk(self, part, c0: int, c1: int, dcols: np.ndarray, xp_shape, dx) -> None:
+        """col2im of one chunk's column gradients, cropped into dx[c0:c1]."""
+        top, _, left, _ = self.pads
+        _, hp, wp, c = xp_shape
+        h, w = dx.shape[1:3]
+        if any(self.pads):
+            dxp = self._buffer(("dxp", part), (c1 - c0, hp, wp, c), dx.dtype)
+            col2im(dcols, dxp.shape, self.kh, self.kw, self.stride, out=dxp)
+            dx[c0:c1] = dxp[:, top : top + h, left : left + w, :]
+        else:
+            col2im(dcols, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride, out=dx[c0:c1])
+
+    def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
+        _, xp, chunks = state
+        W = self.params["W"]
+        cout, dtype = self.out_channels, W.dtype
+        K = W.size // cout
+        Wm = W.reshape(K, cout)
+        rows = dout.shape[1] * dout.shape[2]
+        d2 = dout.reshape(-1, cout)
+        partials = self._buffer(("dW",), (len(chunks), K, cout), dtype)
+
+        def task(part: int, c_first: int, c_last: int) -> None:
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
+                r = (c1 - c0) * rows
+                cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride,
+                              out=self._buffer(("cols", part), (r, K), dtype))
+                dchunk = d2[c0 * rows : c1 * rows]
+                np.matmul(cols.T, dchunk, out=partials[ci])
+                if dx is not None:
                     dcols = self._buffer(("dcols", part), (r, K), dtype)
                     np.matmul(dchunk, Wm.T, out=dcols)
-                    input_grad(part, c0, c1, dcols)
+                    self._col2im_chunk(part, c0, c1, dcols, xp.shape, dx)
 
-            parts = threads.split_range(len(chunks), nthreads)
-            threads.parallel_map(batch_task, [(k, a, z) for k, (a, z) in enumerate(parts)])
-            np.sum(partials, axis=0, out=self.grads["W"].reshape(K, cout))
-        np.sum(d2, axis=0, out=self.grads["b"])
-        return dx
+        self._run_parts(task, len(chunks))
+        np.sum(partials, axis=0, out=self.grads["W"].reshape(K, cout))
+
+    def _backward_filters(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
+        _, xp = state
+        W = self.params["W"]
+        cout, dtype = self.out_channels, W.dtype
+        K = W.size // cout
+        Wm = W.reshape(K, cout)
+        d2 = dout.reshape(-1, cout)
+        n_rows = len(d2)
+        cols = im2col(xp, self.kh, self.kw, self.stride,
+                      out=self._buffer(("cols",), (n_rows, K), dtype))
+        dcols = self._buffer(("dcols",), (n_rows, K), dtype)
+        dW = self.grads["W"].reshape(K, cout)
+        fgroups = _groups(cout, _FILTER_GROUP)
+        kgroups = _groups(K, _FILTER_GROUP * 4) if dx is not None else []
+        nthreads = threads.get_num_threads()
+
+        def task(part: int) -> None:
+            # Fixed groups, dealt round-robin: the same products whatever the thread count.
+            for f0, f1 in fgroups[part::nthreads]:
+                dW[:, f0:f1] = cols.T @ d2[:, f0:f1]
+            for k0, k1 in kgroups[part::nthreads]:
+                dcols[:, k0:k1] = d2 @ Wm[k0:k1].T
+
+        threads.parallel_map(task, [(k,) for k in range(nthreads)])
+        if dx is not None:
+            self._col2im_chunk("all", 0, len(dx), dcols, xp.shape, dx)
+
+    def _backward_winograd(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
+        _, xb, chunks, U = state
+        ho, wo, cout = dout.shape[1:]
+        cin, dtype = self.in_channels, dout.dtype
+        ty, tx = winograd.tiles(ho, wo)
+        even = (ho, wo) == (2 * ty, 2 * tx)
+        top, _, left, _ = self.pads
+        UT = np.ascontiguousarray(U.transpose(0, 2, 1))
+        partials = self._buffer(("dU",), (len(chunks), 16, cin, cout), dtype)
+
+        def task(part: int, c_first: int, c_last: int) -> None:
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
+                m = c1 - c0
+                # V is recomputed rather than kept from the forward pass: it stays in cache.
+                V = self._buffer(("V", part), (4, 4, m, ty, tx, cin), dtype)
+                tmp = self._buffer(("tin", part), (4, m, ty, 2 * tx + 2, cin), dtype)
+                winograd.input_transform(xb[c0:c1], V, tmp)
+                if even:
+                    dyb = dout[c0:c1]
+                else:
+                    dyb = self._buffer(("dyb", part), (m, 2 * ty, 2 * tx, cout), dtype)
+                    dyb.fill(0)
+                    dyb[:, :ho, :wo] = dout[c0:c1]
+                Q = self._buffer(("Q", part), (4, 4, m, ty, tx, cout), dtype)
+                qtmp = self._buffer(("tq", part), (4, m, ty, 2 * tx, cout), dtype)
+                winograd.grad_output_transform(dyb, Q, qtmp)
+                V16, Q16 = V.reshape(16, -1, cin), Q.reshape(16, -1, cout)
+                np.matmul(V16.transpose(0, 2, 1), Q16, out=partials[ci])
+                if dx is not None:
+                    np.matmul(Q16, UT, out=V16)  # dV, in V's memory
+                    dxb = self._buffer(("dxb", part), (m, 2 * ty + 2, 2 * tx + 2, cin), dtype)
+                    dtmp = self._buffer(("dtmp", part), V.shape, dtype)
+                    winograd.input_grad_transform(V, dxb, dtmp)
+                    h, w = dx.shape[1:3]
+                    dx[c0:c1] = dxb[:, top : top + h, left : left + w]
+
+        self._run_parts(task, len(chunks))
+        self.grads["W"][...] = winograd.filter_grad(partials.sum(axis=0))
 
     def __repr__(self) -> str:
         k = self.kernel_size

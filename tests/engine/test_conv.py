@@ -56,9 +56,11 @@ def test_matches_loop_reference(kernel, stride, padding, shape):
     np.testing.assert_allclose(layer.grads["b"], rdb, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode", ["batch", "filters"])
+@pytest.mark.parametrize(
+    ("mode", "algorithm"), [("batch", "im2col"), ("filters", "im2col"), ("batch", "winograd")]
+)
 @pytest.mark.parametrize("padding", ["same", "valid"])
-def test_identical_for_any_thread_count(mode, padding, restore_threads, monkeypatch):
+def test_identical_for_any_thread_count(mode, algorithm, padding, restore_threads, monkeypatch):
     # Small chunks, so that a batch of 7 is cut into several and shared unevenly.
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2000)
     rng = np.random.default_rng(3)
@@ -71,6 +73,7 @@ def test_identical_for_any_thread_count(mode, padding, restore_threads, monkeypa
         threads.set_num_threads(n)
         threads.set_parallel_mode(mode)
         layer = _layer(8, 40, 3, 1, padding, dtype=np.float32)
+        layer.algorithm = algorithm
         y = layer.forward(x)
         dx = layer.backward(dout)
         results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
@@ -157,3 +160,70 @@ def test_init_validation(kwargs, message):
     args = {"in_channels": 3, "out_channels": 4, "kernel_size": 3, **kwargs}
     with pytest.raises(ValueError, match=message):
         Conv2D(**args)
+
+
+@pytest.mark.parametrize(
+    ("shape", "padding"),
+    [((2, 6, 6, 8), "same"), ((1, 7, 5, 3), "same"), ((3, 6, 9, 9), "valid"), ((2, 5, 5, 2), 2)],
+)
+def test_winograd_matches_reference_and_im2col(shape, padding, monkeypatch):
+    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 4000)  # several chunks
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape)
+    out = {}
+    for algorithm in ("winograd", "im2col"):
+        layer = _layer(shape[3], 5, 3, 1, padding)
+        layer.algorithm = algorithm
+        assert layer.uses_winograd() == (algorithm == "winograd")
+        y = layer.forward(x)
+        dout = np.random.default_rng(9).standard_normal(y.shape)
+        out[algorithm] = (y, layer.backward(dout), layer.grads["W"].copy(), layer.grads["b"].copy())
+    W, b = layer.params["W"], layer.params["b"]
+    rdx, rdW, rdb = conv2d_backward(x, W, dout, 1, layer.pads)
+    reference = (conv2d_forward(x, W, b, 1, layer.pads), rdx, rdW, rdb)
+    for fast, general, ref in zip(out["winograd"], out["im2col"], reference, strict=True):
+        np.testing.assert_allclose(fast, ref, atol=1e-12)
+        np.testing.assert_allclose(fast, general, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", ["same", 1, "valid"])
+def test_winograd_gradient_check(padding):
+    layer = _layer(3, 2, 3, 1, padding, seed=11)
+    layer.algorithm = "winograd"
+    x = np.random.default_rng(12).standard_normal((1, 5, 7, 3))
+    errors = check_layer_gradients(layer, x)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_winograd_is_chosen_for_3x3_stride_1_with_enough_channels():
+    assert Conv2D(16, 32, 3, padding="same").uses_winograd()
+    assert not Conv2D(16, 32, 3, stride=2).uses_winograd()
+    assert not Conv2D(16, 32, 5).uses_winograd()
+
+
+def test_winograd_float32_close_to_float64(restore_threads):
+    threads.set_num_threads(2)
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((4, 16, 16, 16))
+    layer32 = Conv2D(16, 32, 3, padding="same")
+    layer64 = Conv2D(16, 32, 3, padding="same").astype(np.float64)
+    y32, y64 = layer32.forward(x.astype(np.float32)), layer64.forward(x)
+    assert layer32.uses_winograd() and y32.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
+    dout = rng.standard_normal(y64.shape)
+    np.testing.assert_allclose(layer32.backward(dout.astype(np.float32)), layer64.backward(dout),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer32.grads["W"], layer64.grads["W"], rtol=1e-4, atol=1e-3)
+
+
+def test_first_layer_can_skip_the_input_gradient():
+    layer = _layer(3, 4, 3, 1, "same")
+    x = np.random.default_rng(14).standard_normal((2, 6, 6, 3))
+    dout = np.ones((2, 6, 6, 4))
+    layer.forward(x)
+    assert layer.backward(dout) is not None
+    expected = layer.grads["W"].copy()
+    layer.needs_input_grad = False
+    layer.forward(x)
+    assert layer.backward(dout) is None
+    np.testing.assert_array_equal(layer.grads["W"], expected)
