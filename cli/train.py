@@ -53,7 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-dir", help="where checkpoints go "
                    "[checkpoints/<dataset>-<arch>]")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
-                   help="also write a checkpoint every N batches (default: each epoch end)")
+                   help="write a checkpoint every N batches as well as at each epoch end "
+                   "[100; 0 = epoch ends only]")
     p.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint "
                    "(file or folder); its settings are used")
     p.set_defaults(func=run)

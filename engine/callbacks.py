@@ -13,6 +13,8 @@ indices (add 1 to show them). ``logs`` is a fresh dict each call with:
 - ``on_train_end``: ``completed`` (all epochs ran), ``stopped_at`` ((epoch, batch) of the next
   batch to run), plus the last epoch's values.
 
+One more hook, beyond Keras': ``on_checkpoint_saved(path, logs)`` after each checkpoint.
+
 A callback that must survive a resume keeps its state in ``state_dict()`` / ``load_state_dict()``
 (plain data); the Trainer stores it in checkpoints.
 """
@@ -50,6 +52,10 @@ class Callback:
 
     def on_train_end(self, logs: dict) -> None:
         pass
+
+    def on_checkpoint_saved(self, path: str, logs: dict) -> None:
+        """A checkpoint was written to ``path``; logs hold ``epoch``, ``batch`` and ``step`` of
+        the next batch to run."""
 
     def state_dict(self) -> dict | None:
         """Plain-data state to keep in checkpoints, or None when there is nothing to keep."""

@@ -368,5 +368,7 @@ class Trainer:
             return None
         if save_checkpoint(self.state_dict(), path):
             self.last_checkpoint = path
+            self.callbacks.call("on_checkpoint_saved", str(path),
+                                {"epoch": self.epoch, "batch": self.batch, "step": self.step})
             return path
         return None

@@ -23,7 +23,8 @@ class TrainingConfig:
     ``arch``: preset name or a spec (list of layer dicts). ``warmup_epochs`` may be fractional.
     ``threads``: 0 = the engine's default. ``val_split``: fraction of the training split held
     out (stratified) for validation. ``early_stopping``: patience in epochs on val_loss (0 =
-    off). ``checkpoint_every``: batches between checkpoints (0 = only at epoch ends).
+    off). ``checkpoint_every``: batches between checkpoints (0 = only at epoch ends; they are
+    written only when a checkpoint folder is given).
     ``max_train_images``: train on a stratified subset of this size (0 = all), for quick runs.
     """
 
@@ -45,7 +46,7 @@ class TrainingConfig:
     threads: int = 0
     val_split: float = 0.1
     early_stopping: int = 0
-    checkpoint_every: int = 0
+    checkpoint_every: int = 100
     max_train_images: int = 0
 
     def __post_init__(self) -> None:

@@ -176,16 +176,10 @@ def test_resuming_needs_the_same_seed_and_batch_size(tmp_path):
 
 def test_checkpoints_every_n_batches_and_at_epoch_ends(tmp_path):
     written = []
-
-    class Spy(Trainer):
-        def save_checkpoint(self, path=None):
-            written.append((self.epoch, self.batch))
-            return super().save_checkpoint(path)
-
-    base = make_trainer()
+    spy = LambdaCallback()
+    spy.on_checkpoint_saved = lambda path, logs: written.append((logs["epoch"], logs["batch"]))
     path = tmp_path / "ckpt.pkl"
-    Spy(base.model, base.optimizer, epochs=EPOCHS, batch_size=BATCH, seed=7,
-        checkpoint_path=path, checkpoint_every=2).fit(X, Y)
+    make_trainer([spy], checkpoint_path=path, checkpoint_every=2).fit(X, Y)
     assert written == [(0, 2), (0, 4), (1, 0), (1, 1), (1, 3), (1, 5), (2, 0), (2, 2), (2, 4),
                        (3, 0)]
     final = load_checkpoint(path)
