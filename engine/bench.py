@@ -1,0 +1,238 @@
+"""Training-step benchmark of the NumPy engine, side by side with PyTorch CPU when installed.
+
+    python -m engine.bench                              # seed-cifar-1epoch and vgg-cifar
+    python -m engine.bench --arch vgg-cifar --runs 7 --threads 2 --mode both
+
+For each network: images/s of a full training step (forward + backward + SGD with momentum,
+float32, batch 64 on random 32x32x3 input), the median over ``--runs`` timed runs of
+``--steps`` steps each; a per-layer forward/backward table; peak memory. When ``torch`` is
+importable the same network is timed in PyTorch CPU with the same thread count, its runs
+interleaved with ours so that load from other processes hits both alike, and the ratio of the
+medians is printed (above 1.0 means the engine is faster). PyTorch is a benchmark-only tool,
+never a dependency of the app.
+
+OpenBLAS picks its kernels by CPU model unless ``OPENBLAS_CORETYPE`` says otherwise; the value
+in effect is printed, because it changes the engine's figures (PyTorch's are unaffected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine import threads
+from engine.losses import softmax_cross_entropy
+from engine.optim import SGD
+from engine.spec import build_model, load_preset
+
+DEFAULT_ARCHS = ("seed-cifar-1epoch", "vgg-cifar")
+
+
+def engine_step(model: Any, optimizer: SGD, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """A closure running one training step of the engine model on (x, y)."""
+
+    def step() -> None:
+        logits = model.forward(x, training=True)
+        _, dlogits = softmax_cross_entropy(logits, y)
+        model.backward(dlogits)
+        optimizer.step()
+
+    return step
+
+
+def torch_step(spec: list[dict], x: np.ndarray, y: np.ndarray, num_classes: int):
+    """The same network in PyTorch (NCHW), one SGD step per call; None without torch."""
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    layers: list[Any] = []
+    shape = x.shape[1:]  # (H, W, C)
+    channels = shape[2]
+    features = None
+    for layer in spec:
+        kind = layer["type"]
+        if kind == "conv2d":
+            k, s = layer["kernel_size"], layer.get("stride", 1)
+            pad = layer.get("padding", 0)
+            pad = {"same": k // 2, "valid": 0}.get(pad, pad)
+            layers.append(nn.Conv2d(channels, layer["filters"], k, s, pad))
+            channels = layer["filters"]
+        elif kind == "batchnorm":
+            norm = nn.BatchNorm2d(channels) if features is None else nn.BatchNorm1d(features)
+            layers.append(norm)
+        elif kind == "relu":
+            layers.append(nn.ReLU())
+        elif kind == "maxpool2d":
+            layers.append(nn.MaxPool2d(layer["pool_size"], layer.get("stride")))
+        elif kind == "avgpool2d":
+            layers.append(nn.AvgPool2d(layer["pool_size"], layer.get("stride")))
+        elif kind == "flatten":
+            layers.append(nn.Flatten())
+            features = -1
+        elif kind == "dense":
+            layers.append(nn.LazyLinear(layer["units"]))
+            features = layer["units"]
+        elif kind == "dropout":
+            layers.append(nn.Dropout(layer["rate"]))
+        else:
+            return None
+    net = nn.Sequential(*layers)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    yt = torch.from_numpy(y)
+    net(xt)  # materialise the lazy layers
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=False)
+        loss_fn(net(xt), yt).backward()
+        opt.step()
+
+    return step
+
+
+def _time(step: Callable[[], None], steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
+
+
+def _peak_bytes(step: Callable[[], None]) -> int:
+    """Peak NumPy allocation of one step, above what was allocated before it."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def bench_arch(name: str, args: argparse.Namespace, out=sys.stdout) -> dict[str, Any]:
+    """Time one preset; prints its tables and returns the figures."""
+    rng = np.random.default_rng(0)
+    n = args.batch
+    x = rng.standard_normal((n, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    preset = load_preset(name)
+    model = build_model(name, input_shape=(32, 32, 3), num_classes=10, seed=0)
+    for layer in model.layers:
+        if hasattr(layer, "algorithm"):
+            layer.algorithm = args.conv_algorithm
+    step = engine_step(model, SGD(model, lr=0.01, momentum=0.9), x, y)
+    tstep = None if args.no_torch else torch_step(model.spec, x, y, 10)
+    torch_mod = sys.modules.get("torch")
+    for _ in range(args.warmup):
+        step()
+        if tstep is not None:
+            tstep()
+    ours, theirs = [], []
+    model.reset_timings()
+    for _ in range(args.runs):
+        ours.append(n * args.steps / _time(step, args.steps))
+        if tstep is not None:
+            torch_mod.set_num_threads(threads.get_num_threads())
+            theirs.append(n * args.steps / _time(tstep, args.steps))
+    timed_steps = args.runs * args.steps
+    peak = _peak_bytes(step)
+
+    result = {"arch": name, "engine": statistics.median(ours), "runs": ours}
+    print(f"\n== {name}: {preset.get('note', '')}", file=out)
+    print(f"{'layer':<10} {'output':>14} {'forward ms':>11} {'backward ms':>12}", file=out)
+    total_f = total_b = 0.0
+    for lname, shape in zip(model.layer_names, model.output_shapes, strict=True):
+        t = model.timings[lname]
+        f_ms, b_ms = 1e3 * t["forward"] / timed_steps, 1e3 * t["backward"] / timed_steps
+        total_f, total_b = total_f + f_ms, total_b + b_ms
+        shape_text = "x".join(map(str, shape))
+        print(f"{lname:<10} {shape_text:>14} {f_ms:>11.2f} {b_ms:>12.2f}", file=out)
+    print(f"{'total':<10} {'':>14} {total_f:>11.2f} {total_b:>12.2f}", file=out)
+    print(f"peak NumPy memory of one step: {peak / 2**20:.1f} MiB", file=out)
+    runs_text = " ".join(f"{v:.0f}" for v in ours)
+    print(f"engine : {result['engine']:8.0f} img/s  (runs: {runs_text})", file=out)
+    if theirs:
+        result["torch"] = statistics.median(theirs)
+        result["ratio"] = result["engine"] / result["torch"]
+        runs_text = " ".join(f"{v:.0f}" for v in theirs)
+        print(f"pytorch: {result['torch']:8.0f} img/s  (runs: {runs_text})", file=out)
+        print(f"ratio engine/pytorch: {result['ratio']:.2f}x", file=out)
+    return result
+
+
+def _blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown"
+    found = [
+        f"{p.get('internal_api')} {p.get('version')} {p.get('architecture')}"
+        for p in threadpool_info()
+        if p["user_api"] == "blas"
+    ]
+    return ", ".join(found) or "none found"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--arch", action="append", help="preset name (repeatable)")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="default: all cores")
+    parser.add_argument("--mode", choices=[*threads.PARALLEL_MODES, "both"], default=None,
+                        help="how convolutions split work across threads (default: engine's)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="training steps per timed run")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--conv-algorithm", choices=["auto", "im2col", "winograd"], default="auto",
+                        help="force one convolution algorithm (default: each layer's choice)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        threads.set_num_threads(args.threads)
+    modes = [args.mode or threads.get_parallel_mode()]
+    if args.mode == "both":
+        modes = list(threads.PARALLEL_MODES)
+    print(f"engine threads: {threads.get_num_threads()}, batch {args.batch}, float32, "
+          f"32x32x3 input, {args.runs} runs x {args.steps} steps", flush=True)
+    coretype = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
+    print(f"OPENBLAS_CORETYPE={coretype}; BLAS: {_blas_info()}")
+    try:
+        import torch
+
+        print(f"pytorch {torch.__version__}, {threads.get_num_threads()} threads")
+    except ImportError:
+        print("pytorch not importable: engine figures only")
+    results = []
+    for mode in modes:
+        threads.set_parallel_mode(mode)
+        print(f"\n### parallel mode: {mode}")
+        for name in args.arch or DEFAULT_ARCHS:
+            results.append({**bench_arch(name, args), "mode": mode})
+    print("\nsummary")
+    print(f"{'arch':<20} {'mode':<8} {'engine img/s':>13} {'pytorch img/s':>14} {'ratio':>7}")
+    for r in results:
+        torch_text = f"{r['torch']:14.0f}" if "torch" in r else f"{'-':>14}"
+        ratio = f"{r['ratio']:6.2f}x" if "ratio" in r else f"{'-':>7}"
+        print(f"{r['arch']:<20} {r['mode']:<8} {r['engine']:13.0f} {torch_text} {ratio}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process peak RSS: {rss:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
