@@ -63,11 +63,12 @@ def save_confusion_png(cm: list[list[int]], class_names: list[str], path: str | 
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
     from engine import data
     from engine.metrics import format_report
     from engine.run import evaluate_model
     from engine.serialize import load_model
+
+    out = out or sys.stdout
 
     trained = load_model(args.model)
     if args.threads:

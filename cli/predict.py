@@ -119,10 +119,11 @@ def preprocess_files(files: list[Path], input_shape: tuple, kind: str, err: Text
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
         ) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
     from engine.metrics import classification_report, format_report
     from engine.serialize import load_model
+
+    out = out or sys.stdout
+    err = err or sys.stderr
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")

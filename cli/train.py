@@ -211,11 +211,12 @@ def _quote(text: str) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
     from engine.checkpoint import load_checkpoint
     from engine.run import train_model
     from engine.serialize import save_model
     from engine.train import TrainingControl
+
+    out = out or sys.stdout
 
     if args.resume:
         stored = load_checkpoint(args.resume)
