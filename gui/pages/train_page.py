@@ -26,26 +26,10 @@ from gui.messages import show_error
 from gui.session import Session
 from gui.settings import Settings
 from gui.text import duration
-from gui.widgets.live_plot import LivePlot, Panel, Series
+from gui.widgets.training_plots import TrainingPlots
 from gui.worker import TrainingWorker
 
 CHECKPOINT_EVERY = 200  # batches; also written at every epoch end and on stop
-SMOOTHING = 0.95  # exponential moving average of the batch loss
-
-
-def make_training_plot(parent: QWidget | None = None) -> LivePlot:
-    return LivePlot(
-        [Panel("loss", "Loss per batch", "batch", "loss"),
-         Panel("accuracy", "Accuracy per epoch", "epoch", "accuracy", ylim=(0.0, 1.0)),
-         Panel("lr", "Learning rate", "batch", "lr")],
-        [Series("loss_raw", "loss", "raw", {"color": "#9ecae1", "linewidth": 0.8}),
-         Series("loss_smooth", "loss", "smoothed", {"color": "#08519c", "linewidth": 1.8}),
-         Series("train_acc", "accuracy", "train", {"color": "#08519c", "marker": "o",
-                                                   "markersize": 4}),
-         Series("val_acc", "accuracy", "validation", {"color": "#e6550d", "marker": "s",
-                                                      "markersize": 4}),
-         Series("lr", "lr", "lr", {"color": "#31a354"})],
-        min_interval_ms=500, parent=parent)
 
 
 class TrainPage(QWidget):
@@ -62,8 +46,6 @@ class TrainPage(QWidget):
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
         self._pending_resume: Path | None = None
-        self._smooth: float | None = None
-        self._smooth_n = 0
         self._latest: dict | None = None
         self._last_step = -1
         self.batches_seen = 0  # batch signals received in this run (tests read it)
@@ -99,7 +81,7 @@ class TrainPage(QWidget):
         self.checkpoint_label = QLabel("Checkpoint: none yet")
         self.checkpoint_label.setStyleSheet("color: gray;")
 
-        self.plot = make_training_plot(self)
+        self.plot = TrainingPlots(self)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -181,9 +163,8 @@ class TrainPage(QWidget):
             except ValueError as exc:
                 show_error(self, "Cannot start training", str(exc))
                 return False
-            self.plot.clear_data()
+            self.plot.reset()
             self.log.clear()
-            self._smooth, self._smooth_n = None, 0
             self.run_label.setText(
                 f"<b>{dataset.name}</b> · {config.arch_label} · {config.epochs} epochs · batch "
                 f"{config.batch_size} · {config.optimizer} lr {config.lr:g} ({config.schedule})"
@@ -248,32 +229,24 @@ class TrainPage(QWidget):
         total = int(logs.get("total_steps", 0))
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(int(logs.get("step", 0)))
+        self.plot.set_extent(total, int(logs.get("epochs", 0)))
         history = logs.get("history") or {}
         # A resumed run shows the epochs it already has.
-        for i, acc in enumerate(history.get("accuracy", [])):
-            self.plot.append("train_acc", i + 1, acc)
-        for i, acc in enumerate(history.get("val_accuracy", [])):
-            self.plot.append("val_acc", i + 1, acc)
+        if not self.plot.accuracy.data("train")[0]:
+            val = history.get("val_accuracy", [])
+            for i, acc in enumerate(history.get("accuracy", [])):
+                self.plot.add_epoch(i + 1, acc, val[i] if i < len(val) else None)
 
     def _on_batch(self, step: int, logs: dict) -> None:
         self.batches_seen += 1
         self._last_step = step
         loss = float(logs.get("batch_loss", logs.get("loss", math.nan)))
-        x = step + 1
-        self.plot.append("loss_raw", x, loss)
-        if math.isfinite(loss):
-            self._smooth = loss if self._smooth is None else (
-                SMOOTHING * self._smooth + (1 - SMOOTHING) * loss)
-            self._smooth_n += 1
-            self.plot.append("loss_smooth", x, self._smooth)
-        if "lr" in logs:
-            self.plot.append("lr", x, float(logs["lr"]))
+        lr = float(logs["lr"]) if "lr" in logs else None
+        self.plot.add_batch(step + 1, loss, lr)
         self._latest = logs
 
     def _on_epoch(self, epoch: int, logs: dict) -> None:
-        self.plot.append("train_acc", epoch + 1, float(logs.get("accuracy", math.nan)))
-        if "val_accuracy" in logs:
-            self.plot.append("val_acc", epoch + 1, float(logs["val_accuracy"]))
+        self.plot.add_epoch(epoch + 1, logs.get("accuracy"), logs.get("val_accuracy"))
         parts = [f"Epoch {epoch + 1}/{logs.get('epochs', '?')}",
                  f"loss {logs.get('loss', math.nan):.4f}",
                  f"accuracy {100 * logs.get('accuracy', math.nan):.2f} %"]

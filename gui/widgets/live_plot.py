@@ -1,5 +1,11 @@
-"""Live line plots: matplotlib figure, axes and lines created once, redrawn at most every few
-hundred milliseconds from the GUI thread."""
+"""Live line plots that stay cheap to update while training runs.
+
+Each ``LivePlot`` is one matplotlib ``FigureCanvasQTAgg`` with one axes, created once. Data are
+appended in GUI-thread slots (cheap); ``redraw()`` — called by a throttling timer — pushes them
+into the ``Line2D`` objects with ``set_data`` and blits only the lines over a cached background.
+A full render (tens of milliseconds) happens only when the data leave the axes limits, which
+grow with headroom, so it is rare.
+"""
 
 from __future__ import annotations
 
@@ -9,69 +15,59 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 MAX_DRAWN_POINTS = 1500
 
 
 @dataclass
-class Panel:
-    key: str
-    title: str
-    xlabel: str
-    ylabel: str
-    ylim: tuple[float, float] | None = None
-
-
-@dataclass
 class Series:
     key: str
-    panel: str
     label: str
     style: dict = field(default_factory=dict)
 
 
 class LivePlot(FigureCanvasQTAgg):
-    """Panels side by side, each with named series; ``append`` is cheap, drawing is throttled."""
+    """One axes with named line series.
 
-    def __init__(self, panels: list[Panel], series: list[Series], min_interval_ms: int = 400,
-                 parent: QWidget | None = None, height: float = 3.0):
-        figure = Figure(figsize=(3.2 * len(panels), height), dpi=100)
+    ylim: fixed y limits (e.g. (0, 1) for accuracy) or None to grow them with the data.
+    """
+
+    def __init__(self, title: str, xlabel: str, ylabel: str, series: list[Series],
+                 ylim: tuple[float, float] | None = None, parent: QWidget | None = None):
+        figure = Figure(figsize=(4.0, 3.0), dpi=100)
         super().__init__(figure)
         self.setParent(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(200)
-        self._panels = {p.key: p for p in panels}
-        self._axes = {}
-        for i, panel in enumerate(panels):
-            ax = figure.add_subplot(1, len(panels), i + 1)
-            ax.set_title(panel.title, fontsize=10)
-            ax.set_xlabel(panel.xlabel, fontsize=9)
-            ax.set_ylabel(panel.ylabel, fontsize=9)
-            ax.tick_params(labelsize=8)
-            ax.grid(True, alpha=0.3)
-            if panel.ylim is not None:
-                ax.set_ylim(*panel.ylim)
-            self._axes[panel.key] = ax
-        self._series = {s.key: s for s in series}
+        self.setMinimumSize(220, 180)
+        self.ax = figure.add_subplot(1, 1, 1)
+        self.ax.set_title(title, fontsize=10)
+        self.ax.set_xlabel(xlabel, fontsize=9)
+        self.ax.set_ylabel(ylabel, fontsize=9)
+        self.ax.tick_params(labelsize=8)
+        self.ax.grid(True, alpha=0.3)
+        self.ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+        figure.subplots_adjust(left=0.19, right=0.96, bottom=0.16, top=0.89)
+        self._fixed_ylim = ylim
+        self._x_hint = 10.0
         self._lines = {}
         self._x: dict[str, list[float]] = {}
         self._y: dict[str, list[float]] = {}
         for s in series:
-            (line,) = self._axes[s.panel].plot([], [], label=s.label, **s.style)
+            (line,) = self.ax.plot([], [], label=s.label, animated=True, **s.style)
             self._lines[s.key] = line
             self._x[s.key], self._y[s.key] = [], []
-        for key, ax in self._axes.items():
-            if sum(1 for s in series if s.panel == key) > 1:
-                ax.legend(fontsize=8, loc="best")
-        figure.subplots_adjust(left=0.07, right=0.98, bottom=0.18, top=0.88, wspace=0.32)
+        if len(series) > 1:
+            self.ax.legend(fontsize=8, loc="upper right")
+        self._bounds = [np.inf, -np.inf, np.inf, -np.inf]  # data xmin, xmax, ymin, ymax
+        self._limits: tuple[float, float, float, float] | None = None
+        self._background = None
+        self._fitted = False  # y limits set from the data at least once
         self._dirty = False
-        self.draw_count = 0
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(min_interval_ms)
-        self._timer.timeout.connect(self._redraw)
+        self.full_draws = 0
+        self.blits = 0
+        self._reset_limits()
+        self.mpl_connect("draw_event", self._on_draw)
 
     # --- data --------------------------------------------------------------------------------
     def append(self, key: str, x: float, y: float) -> None:
@@ -79,62 +75,122 @@ class LivePlot(FigureCanvasQTAgg):
             return
         self._x[key].append(float(x))
         self._y[key].append(float(y))
-        self._schedule()
-
-    def set_series(self, key: str, xs: list[float], ys: list[float]) -> None:
-        self._x[key], self._y[key] = [float(v) for v in xs], [float(v) for v in ys]
-        self._schedule()
+        b = self._bounds
+        b[0], b[1] = min(b[0], x), max(b[1], x)
+        b[2], b[3] = min(b[2], y), max(b[3], y)
+        self._dirty = True
 
     def data(self, key: str) -> tuple[list[float], list[float]]:
         return list(self._x[key]), list(self._y[key])
 
+    def series_keys(self) -> list[str]:
+        return list(self._x)
+
     def clear_data(self) -> None:
         for key in self._x:
             self._x[key], self._y[key] = [], []
-        self._schedule()
+        self._bounds = [np.inf, -np.inf, np.inf, -np.inf]
+        self._fitted = False
+        self._reset_limits()
+        self._dirty = True
 
-    def axes(self, panel: str):
-        return self._axes[panel]
+    def set_x_extent(self, xmax: float) -> None:
+        """Known final x (total batches, epochs): the x axis is sized for it at once."""
+        self._x_hint = max(1.0, float(xmax))
+        self._reset_limits()
+        self._dirty = True
 
-    def export_png(self, path: str | Path) -> None:
-        self._apply()
-        self.figure.savefig(path, dpi=120)
-
-    def export_csv(self, path: str | Path) -> None:
-        """One row per point: series, x, y."""
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("series,x,y\n")
-            for key in self._x:
-                for x, y in zip(self._x[key], self._y[key], strict=True):
-                    f.write(f"{key},{x:g},{y:.6g}\n")
+    def is_dirty(self) -> bool:
+        return self._dirty
 
     # --- drawing -----------------------------------------------------------------------------
-    def _schedule(self) -> None:
-        self._dirty = True
-        if not self._timer.isActive():
-            self._timer.start()
+    def _reset_limits(self) -> None:
+        lo, hi = self._fixed_ylim or (0.0, 1.0)
+        self._limits = (0.0, self._x_hint, lo, hi)
+        self._apply_limits()
 
-    def flush(self) -> None:
-        """Draw now (tests, screenshots)."""
-        self._timer.stop()
-        self._redraw()
-        self.draw()
+    def _apply_limits(self) -> None:
+        x0, x1, y0, y1 = self._limits
+        self.ax.set_xlim(x0, x1)
+        self.ax.set_ylim(y0, y1)
 
-    def _apply(self) -> None:
+    def _grow_limits(self) -> bool:
+        """Widens the limits (with headroom) when the data left them; True if they changed."""
+        x0, x1, y0, y1 = self._limits
+        _, bx1, by0, by1 = self._bounds
+        if not np.isfinite(bx1):
+            return False
+        changed = False
+        if bx1 > x1:
+            x1 = max(self._x_hint, bx1 * 1.5)
+            changed = True
+        if self._fixed_ylim is None and (by0 < y0 or by1 > y1 or not self._fitted):
+            span = max(by1 - by0, abs(by1) * 0.1, 1e-12)
+            y0 = min(0.0, by0 - 0.1 * span) if by0 >= 0 else by0 - 0.1 * span
+            y1 = by1 + 0.15 * span
+            self._fitted = True
+            changed = True
+        if changed:
+            self._limits = (x0, x1, y0, y1)
+            self._apply_limits()
+        return changed
+
+    def _set_lines(self) -> None:
         for key, line in self._lines.items():
             xs, ys = self._x[key], self._y[key]
             if len(xs) > MAX_DRAWN_POINTS:
                 step = int(np.ceil(len(xs) / MAX_DRAWN_POINTS))
                 xs, ys = xs[::step] + xs[-1:], ys[::step] + ys[-1:]
             line.set_data(xs, ys)
-        for key, ax in self._axes.items():
-            ax.relim()
-            ax.autoscale_view(scaley=self._panels[key].ylim is None)
 
-    def _redraw(self) -> None:
+    def redraw(self) -> bool:
+        """Bring the picture up to date; returns True when it needed a full render."""
         if not self._dirty:
-            return
+            return False
         self._dirty = False
-        self._apply()
-        self.draw_idle()
-        self.draw_count += 1
+        self._set_lines()
+        if self._grow_limits() or self._background is None:
+            self.draw()  # full render; _on_draw caches the background and draws the lines
+            self.full_draws += 1
+            return True
+        self.restore_region(self._background)
+        self._draw_lines()
+        self.blit(self.ax.bbox)
+        self.blits += 1
+        return False
+
+    def flush(self) -> None:
+        """Render everything now (tests, screenshots)."""
+        self._dirty = True
+        self._set_lines()
+        self._grow_limits()
+        self.draw()
+
+    def _draw_lines(self) -> None:
+        for line in self._lines.values():
+            self.ax.draw_artist(line)
+
+    def _on_draw(self, event) -> None:
+        self._background = self.copy_from_bbox(self.ax.bbox)
+        self._draw_lines()
+
+    def resizeEvent(self, event) -> None:
+        self._background = None
+        super().resizeEvent(event)
+
+    # --- export ------------------------------------------------------------------------------
+    def export_png(self, path: str | Path) -> None:
+        self._set_lines()
+        for line in self._lines.values():
+            line.set_animated(False)
+        try:
+            self.figure.savefig(path, dpi=120)
+        finally:
+            for line in self._lines.values():
+                line.set_animated(True)
+            self._background = None
+            self.draw_idle()
+
+    def rows(self) -> list[tuple[str, float, float]]:
+        return [(key, x, y) for key in self._x
+                for x, y in zip(self._x[key], self._y[key], strict=True)]

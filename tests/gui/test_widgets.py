@@ -10,9 +10,10 @@ from gui.widgets.architecture_editor import ArchitectureEditor, LayerInfo, parse
 from gui.widgets.confusion_matrix_view import ConfusionMatrixView
 from gui.widgets.drawing_canvas import DrawingCanvas
 from gui.widgets.image_gallery import ImageGallery
-from gui.widgets.live_plot import LivePlot, Panel, Series
+from gui.widgets.live_plot import LivePlot, Series
 from gui.widgets.pixel_view import PixelView
 from gui.widgets.probability_bars import ProbabilityBars
+from gui.widgets.training_plots import TrainingPlots
 from tests.gui.helpers import click, draw_stroke
 
 
@@ -121,21 +122,43 @@ def test_gallery_and_pixel_view_show_images(qtbot):
     assert view.array().shape == (28, 28)
 
 
-def test_live_plot_appends_and_throttles_redraws(qtbot, tmp_path):
-    plot = LivePlot([Panel("loss", "Loss", "batch", "loss")],
-                    [Series("raw", "loss", "raw"), Series("smooth", "loss", "smoothed")],
-                    min_interval_ms=50)
+def test_live_plot_blits_until_data_leave_the_limits(qtbot, tmp_path):
+    plot = LivePlot("Loss", "batch", "loss", [Series("raw", "raw"), Series("smooth", "smoothed")])
     qtbot.addWidget(plot)
-    for i in range(100):
-        plot.append("raw", i, 1.0 / (i + 1))
-    plot.append("raw", 100, float("nan"))  # ignored, never drawn
-    assert len(plot.data("raw")[0]) == 100
-    qtbot.waitUntil(lambda: plot.draw_count >= 1, timeout=2000)
-    assert plot.draw_count == 1  # a hundred appends, one redraw
+    plot.resize(300, 240)
+    plot.show()
+    plot.set_x_extent(100)
+    for i in range(50):
+        plot.append("raw", i, 2.0 / (i + 1))
+    plot.append("raw", 50, float("nan"))  # ignored, never drawn
+    assert len(plot.data("raw")[0]) == 50
+    assert plot.redraw() is True  # first picture: a full render
+    assert plot.ax.get_xlim() == (0.0, 100.0) and plot.ax.get_ylim()[1] > 2.0
+    plot.append("raw", 60, 0.5)
+    assert plot.redraw() is False and plot.blits == 1  # inside the limits: blit only
+    assert plot.redraw() is False and plot.blits == 1  # nothing new: nothing drawn
+    plot.append("raw", 150, 0.5)  # beyond the x extent
+    assert plot.redraw() is True and plot.ax.get_xlim()[1] >= 150
+    assert plot.full_draws == 2
     plot.export_png(tmp_path / "plot.png")
-    plot.export_csv(tmp_path / "plot.csv")
     assert (tmp_path / "plot.png").stat().st_size > 1000
-    assert (tmp_path / "plot.csv").read_text().count("\n") == 101
+    assert len(plot.rows()) == 52
+
+
+def test_training_plots_smooth_and_export(qtbot, tmp_path):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.reset(total_batches=10, epochs=2)
+    for step, loss in enumerate([1.0, 0.0, 0.0], start=1):
+        plots.add_batch(step, loss, 0.1)
+    plots.add_epoch(1, 0.5, 0.6)
+    assert plots.loss.data("smooth")[1] == pytest.approx([1.0, 0.95, 0.9025])
+    assert plots.lr.data("lr") == ([1.0, 2.0, 3.0], [0.1, 0.1, 0.1])
+    assert plots.accuracy.data("val") == ([1.0], [0.6])
+    plots.export_png(tmp_path / "t.png")
+    plots.export_csv(tmp_path / "t.csv")
+    assert (tmp_path / "t.png").stat().st_size > 1000
+    assert (tmp_path / "t.csv").read_text().count("\n") == 1 + 3 + 3 + 2 + 3
 
 
 def test_parse_settings_types():
