@@ -1,0 +1,74 @@
+"""Every preset: well-formed data, builds for its datasets, sensible recommended settings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import engine
+from engine.optim import make_optimizer
+from engine.schedules import make_schedule
+from engine.spec import MODELS_DIR
+
+SHAPES = {"mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1), "numtadb": (28, 28, 1),
+          "cifar10": (32, 32, 3)}
+REQUIRED = ["seed-cifar-1epoch", "numpy-net1", "numpy-net2", "numpy-net3", "vgg-cifar", "lenet5"]
+PRESETS = engine.list_presets()
+
+
+def test_required_presets_exist():
+    assert set(REQUIRED) <= set(PRESETS)
+    assert len(PRESETS) >= len(REQUIRED) + 2  # plus our own digits and CIFAR-10 nets
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_is_plain_data_and_builds_for_its_datasets(name):
+    raw = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    assert raw["name"] == name
+    assert raw["note"] and "\n" not in raw["note"]
+    assert raw["datasets"] and set(raw["datasets"]) <= set(SHAPES)
+    assert raw["layers"][-1] == {"type": "dense", "units": "num_classes"}
+    for dataset in raw["datasets"]:
+        model = engine.build_model(name, SHAPES[dataset], 10)
+        assert model.output_shapes[-1] == (10,)
+        logits = model.forward(np.zeros((2, *SHAPES[dataset]), np.float32))
+        assert logits.shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_recommended_settings_are_usable(name):
+    rec = engine.load_preset(name)["recommended"]
+    assert {"epochs", "batch_size", "optimizer", "lr", "schedule", "augment"} <= set(rec)
+    model = engine.build_model(name, SHAPES[engine.load_preset(name)["datasets"][0]], 10)
+    extra = {k: rec[k] for k in ("momentum", "nesterov", "weight_decay") if k in rec}
+    if rec["optimizer"] == "adam":
+        extra.pop("momentum", None)
+        extra.pop("nesterov", None)
+    make_optimizer(rec["optimizer"], model, rec["lr"], **extra)
+    make_schedule(rec["schedule"], rec["lr"], 100)
+
+
+def test_lenet5_counts_by_hand():
+    model = engine.build_model("lenet5", (28, 28, 1), 10)
+    rows = {r["name"]: r for r in model.summary()}
+    assert rows["conv1"]["output_shape"] == (24, 24, 6)
+    assert rows["conv1"]["params"] == 5 * 5 * 1 * 6 + 6  # 156
+    assert rows["conv2"]["params"] == 5 * 5 * 6 * 16 + 16  # 2,416
+    assert rows["pool2"]["output_shape"] == (4, 4, 16)
+    assert rows["dense1"]["params"] == 256 * 120 + 120  # 30,840
+    assert rows["dense2"]["params"] == 120 * 84 + 84  # 10,164
+    assert rows["dense3"]["params"] == 84 * 10 + 10  # 850
+    assert model.num_params() == 156 + 2416 + 30840 + 10164 + 850
+
+
+def test_seed_cifar_counts_by_hand():
+    model = engine.build_model("seed-cifar-1epoch", (32, 32, 3), 10)
+    # conv 3*3*3*32+32 = 896, BN 64, dense 16*16*32*100+100 = 819,300, dense 1,010
+    assert model.num_params() == 896 + 64 + 819_300 + 1_010
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown architecture 'nope' \\(presets: "):
+        engine.load_preset("nope")
