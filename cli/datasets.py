@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import textwrap
 import time
 
 from engine import data
@@ -94,12 +93,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{status.name:<{width}}  found    {status.size_text:>9}  {status.format:<13} "
                   f"{status.path}")
         else:
-            print(f"{status.name:<{width}}  MISSING")
-            wrapped = textwrap.fill(f"to get it: {status.what_to_do}", width=96,
-                                    initial_indent=" " * (width + 2),
-                                    subsequent_indent=" " * (width + 4),
-                                    break_on_hyphens=False, break_long_words=False)
-            print(wrapped)
+            print(f"{status.name:<{width}}  MISSING  to get it, either:")
+            for option in status.what_to_do:
+                print(f"{'':<{width}}    - {option}")
     print("\nAny image folder (<root>/<class>/*.png|jpg, or with train/ and test/), as a "
           "directory or .zip,\nloads too: pass its path as the dataset.")
     return 0

