@@ -54,8 +54,11 @@ _MNIST = {
     "t10k-labels-idx1-ubyte.gz":
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-_FASHION_BASES = ("https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                  "https://storage.googleapis.com/tensorflow/tf-keras-datasets/")
+# The project's own release, then its S3 website (HTTP only; the pinned hash guards it).
+_FASHION_BASES = (
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+)
 # MD5s as published by Zalando Research with Fashion-MNIST.
 _FASHION = {
     "train-images-idx3-ubyte.gz": "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d",

@@ -1,0 +1,55 @@
+"""The real datasets (``CNN_STUDIO_DATA``, e.g. ../shared/datasets); skipped when absent.
+
+Decoded arrays go to the real cache (``CNN_STUDIO_CACHE`` or the per-user cache), so CIFAR-10's
+60,000 JPEGs are decoded once, on the first run, and read back from the cache afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from engine import data
+
+pytestmark = pytest.mark.shared_data
+
+
+def test_mnist_counts_and_cache_speed(shared_data_dir, real_cache_dir):
+    ds = data.load("mnist", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    assert (len(ds.y_train), len(ds.y_test)) == (60000, 10000)
+    assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_train.dtype == np.uint8
+    assert np.bincount(ds.y_train).min() > 5000
+    start = time.perf_counter()
+    again = data.load("mnist", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    seconds = time.perf_counter() - start
+    assert again.from_cache and seconds <= 1.0, f"MNIST from cache took {seconds:.2f} s"
+    np.testing.assert_array_equal(again.x_test, ds.x_test)
+
+
+def test_cifar10_counts_and_cache_speed(shared_data_dir, real_cache_dir):
+    ds = data.load("cifar10", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    assert (len(ds.y_train), len(ds.y_test)) == (50000, 10000)
+    assert ds.x_train.shape[1:] == (32, 32, 3) and ds.class_names[0] == "airplane"
+    assert np.bincount(ds.y_test).tolist() == [1000] * 10
+    start = time.perf_counter()
+    again = data.load("cifar10", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    seconds = time.perf_counter() - start
+    assert again.from_cache and seconds <= 2.0, f"CIFAR-10 from cache took {seconds:.2f} s"
+
+
+def test_numtadb_counts(shared_data_dir, real_cache_dir):
+    ds = data.load("numtadb", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    assert len(ds.y_train) + len(ds.y_test) == 50000 and len(ds.y_test) == 10000
+    assert ds.x_train.max() == 255 and ds.class_names[0] == "০ (0)"
+    # white digit on black, like MNIST
+    assert np.median(ds.x_train[:100]) == 0
+
+
+def test_mnist_looks_like_the_digit_preprocessing_output(shared_data_dir, real_cache_dir):
+    ds = data.load("mnist", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    sample = ds.x_test[:50]
+    redone = np.stack([data.digit_to_mnist(255 - img[..., 0]) for img in sample])
+    # an inverted MNIST digit comes back close to the original
+    assert np.abs(redone.astype(int) - sample.astype(int)).mean() < 25
