@@ -135,7 +135,7 @@ class ProgressPrinter(Callback):
     def on_train_begin(self, logs: dict) -> None:
         self._last = time.perf_counter()
         if logs["step"]:
-            self.out.write(f"resuming at epoch {logs['epoch'] + 1}, batch {logs['batch'] + 1}\n")
+            self.out.write(f"resuming epoch {logs['epoch'] + 1} after batch {logs['batch']}\n")
 
     def on_batch_end(self, batch: int, logs: dict) -> None:
         now = time.perf_counter()
@@ -251,8 +251,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     meta = trained.meta
     if not meta["completed"]:
         epoch, batch = meta["stopped_at"]
+        where = (f"after batch {batch} of epoch {epoch + 1}" if batch
+                 else f"at the end of epoch {epoch}")
         checkpoint = meta["checkpoint"] or str(checkpoint_dir)
-        out.write(f"stopped at epoch {epoch + 1}, batch {batch + 1}; checkpoint: {checkpoint}\n"
+        out.write(f"stopped {where}; checkpoint: {checkpoint}\n"
                   f"resume with: {_resume_command(checkpoint, args.out, args.data_dir)}\n")
         return 130
     metrics = meta["metrics"]

@@ -49,13 +49,13 @@ def test_ctrl_c_writes_a_checkpoint_and_the_printed_command_resumes_exactly(
         code = run_cli(train_args(toy_arch, tmp_path, "resumed.pkl"))
     out = capsys.readouterr().out
     assert code == 130
-    assert "stopped at epoch 1, batch 4" in out and not (tmp_path / "resumed.pkl").exists()
+    assert "stopped after batch 3 of epoch 1" in out and not (tmp_path / "resumed.pkl").exists()
     command = out.split("resume with: ")[1].splitlines()[0]
     argv = shlex.split(command)
     assert argv[:4] == ["python", "main.py", "train", "--resume"]
 
     assert run_cli(argv[2:]) == 0
-    assert "resuming at epoch 1, batch 4" in capsys.readouterr().out
+    assert "resuming epoch 1 after batch 3" in capsys.readouterr().out
     whole = load_model(tmp_path / "whole.pkl").model.state_dict()
     resumed = load_model(tmp_path / "resumed.pkl").model.state_dict()
     assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
