@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{status.path}")
         else:
             print(f"{status.name:<{width}}  MISSING  to get it, either:")
-            for option in status.what_to_do:
+            for option in status.options:
                 print(f"{'':<{width}}    - {option}")
     print("\nAny image folder (<root>/<class>/*.png|jpg, or with train/ and test/), as a "
           "directory or .zip,\nloads too: pass its path as the dataset.")

