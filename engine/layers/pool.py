@@ -8,6 +8,7 @@ windows. Output sizes use floor mode (rows/columns that do not fill a window are
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from engine.layers.base import Layer
 
@@ -16,6 +17,16 @@ def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _blocks(x: np.ndarray, ho: int, wo: int, p: int) -> np.ndarray:
+    """View x (N, H, W, C) as non-overlapping p x p windows (N, Ho, p, Wo, p, C), no copy.
+
+    Rows and columns beyond Ho * p, Wo * p (floor mode) are left out.
+    """
+    sn, sh, sw, sc = x.strides
+    shape = (x.shape[0], ho, p, wo, p, x.shape[3])
+    return as_strided(x, shape, (sn, p * sh, sh, p * sw, sw, sc), writeable=x.flags.writeable)
 
 
 class _Pool2D(Layer):
@@ -75,14 +86,29 @@ class MaxPool2D(_Pool2D):
         x = np.asarray(x)
         ho, wo = self._check(x)
         p, s = self.pool_size, self.stride
-        n, c = x.shape[0], x.shape[3]
-        if s == p:
-            # Non-overlapping windows: one reshape and a max over the two window axes.
-            blocks = x[:, : ho * p, : wo * p, :].reshape(n, ho, p, wo, p, c)
-            y = blocks.max(axis=(2, 4))
+        if s == p == 2:
+            return self._forward_pairs(x, ho, wo, training)
+        # Non-overlapping windows: a max over the two window axes of a strided view.
+        y = _blocks(x, ho, wo, p).max(axis=(2, 4)) if s == p else self._max_by_offsets(x, ho, wo)
+        self._cache = ("general", x, y) if training else None
+        return y
+
+    def _forward_pairs(self, x: np.ndarray, ho: int, wo: int, training: bool) -> np.ndarray:
+        """2x2 windows at stride 2 in two pairwise steps, keeping which member won each.
+
+        Columns first (within each row of a window), then rows: the winner is the first
+        maximum in row-major order, and backward needs just two selections.
+        """
+        b = _blocks(x, ho, wo, 2)  # (N, Ho, 2, Wo, 2, C)
+        left, right = b[:, :, :, :, 0], b[:, :, :, :, 1]
+        row_max = np.maximum(left, right)  # (N, Ho, 2, Wo, C)
+        y = np.maximum(row_max[:, :, 0], row_max[:, :, 1])
+        if training:
+            left_wins = np.greater_equal(left, right)
+            top_wins = np.greater_equal(row_max[:, :, 0], row_max[:, :, 1])
+            self._cache = ("pairs", x.shape, x.dtype, left_wins, top_wins)
         else:
-            y = self._max_by_offsets(x, ho, wo)
-        self._cache = (x, y) if training else None
+            self._cache = None
         return y
 
     def _max_by_offsets(self, x: np.ndarray, ho: int, wo: int) -> np.ndarray:
@@ -96,7 +122,9 @@ class MaxPool2D(_Pool2D):
         """dout: (N, Ho, Wo, C) -> dx: (N, H, W, C)."""
         if self._cache is None:
             raise RuntimeError("MaxPool2D.backward called without a training-mode forward")
-        x, y = self._cache
+        if self._cache[0] == "pairs":
+            return self._backward_pairs(dout)
+        _, x, y = self._cache
         self._cache = None
         dout = np.asarray(dout, dtype=x.dtype)
         ho, wo = y.shape[1:3]
@@ -114,6 +142,21 @@ class MaxPool2D(_Pool2D):
                 dview += np.where(hit, dout, 0)
             else:
                 np.multiply(dout, hit, out=dview)
+        return dx
+
+    def _backward_pairs(self, dout: np.ndarray) -> np.ndarray:
+        _, shape, dtype, left_wins, top_wins = self._cache
+        self._cache = None
+        dout = np.asarray(dout, dtype=dtype)
+        n, ho, wo, c = dout.shape
+        covers_all = shape[1] == 2 * ho and shape[2] == 2 * wo
+        dx = np.empty(shape, dtype) if covers_all else np.zeros(shape, dtype)
+        rows = np.empty((n, ho, 2, wo, c), dtype)  # the gradient reaching each window row
+        np.multiply(dout, top_wins, out=rows[:, :, 0])
+        np.subtract(dout, rows[:, :, 0], out=rows[:, :, 1])
+        b = _blocks(dx, ho, wo, 2)
+        np.multiply(rows, left_wins, out=b[:, :, :, :, 0])
+        np.subtract(rows, b[:, :, :, :, 0], out=b[:, :, :, :, 1])
         return dx
 
     def _offsets_pair(self, x: np.ndarray, dx: np.ndarray, ho: int, wo: int):
@@ -134,10 +177,8 @@ class AvgPool2D(_Pool2D):
         x = np.asarray(x)
         ho, wo = self._check(x)
         p, s = self.pool_size, self.stride
-        n, c = x.shape[0], x.shape[3]
         if s == p:
-            blocks = x[:, : ho * p, : wo * p, :].reshape(n, ho, p, wo, p, c)
-            y = blocks.mean(axis=(2, 4), dtype=x.dtype)
+            y = _blocks(x, ho, wo, p).mean(axis=(2, 4), dtype=x.dtype)
         else:
             y = self._mean_by_offsets(x, ho, wo)
         self._cache = (x.shape, x.dtype) if training else None
