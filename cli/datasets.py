@@ -41,10 +41,7 @@ class _ProgressLine:
         if now - self.last < 0.2 and done != total:
             return
         self.last = now
-        if total > 0:
-            text = f"{message}: {100 * done / total:5.1f}% ({done}/{total})"
-        else:
-            text = f"{message}: {done}"
+        text = f"{message}: {100 * done / total:5.1f}% ({done}/{total})" if total > 0 else message
         print(f"\r{text:<78}", end="", file=sys.stderr, flush=True)
 
     def finish(self) -> None:
@@ -77,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         origin = "from cache" if ds.from_cache else "decoded"
         print(f"{ds.name}: {len(ds.y_train)} train + {len(ds.y_test)} test, input "
               f"{'x'.join(map(str, ds.input_shape))}, {ds.num_classes} classes ({ds.kind}), "
-              f"{origin} in {seconds:.2f} s; source {ds.source}")
+              f"{origin} in {seconds:.3f} s; source {ds.source}")
         if ds.notes:
             print(f"  note: {ds.notes}")
         return 0

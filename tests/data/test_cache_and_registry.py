@@ -24,7 +24,8 @@ def test_cache_round_trip(tmp_path):
         assert getattr(first, name).dtype == getattr(second, name).dtype
     assert (second.class_names, second.kind, second.source) == (
         first.class_names, first.kind, first.source)
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    assert len(DatasetCache(tmp_path / "cache").entries()) == 1
+    assert isinstance(second.x_train, np.ndarray) and second.x_train.flags.writeable
 
 
 def test_changed_source_invalidates_the_cache(tmp_path):
@@ -37,7 +38,17 @@ def test_changed_source_invalidates_the_cache(tmp_path):
     again = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
     assert not again.from_cache
     np.testing.assert_array_equal(again.x_train[..., 0], written["x_train"])
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1, "the stale entry is removed"
+    assert len(list((tmp_path / "cache").iterdir())) == 1, "the stale entry is removed"
+
+
+def test_writes_to_the_cache_do_not_reach_the_file(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    cached = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    original = cached.x_train.copy()
+    cached.x_train[:] = 7
+    again = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.x_train, original)
 
 
 def test_no_partial_cache_after_an_error(tmp_path):
@@ -55,7 +66,7 @@ def test_failed_cache_write_leaves_nothing(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", explode)
+    monkeypatch.setattr(np, "save", explode)
     with pytest.warns(UserWarning, match="disk full"):
         ds = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
     assert len(ds.y_train) == 20 and list((tmp_path / "cache").iterdir()) == []
@@ -64,19 +75,20 @@ def test_failed_cache_write_leaves_nothing(tmp_path, monkeypatch):
 def test_corrupt_cache_entry_is_rebuilt(tmp_path):
     write_mnist(tmp_path / "mnist")
     data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
-    (entry,) = (tmp_path / "cache").glob("*.npz")
-    entry.write_bytes(b"garbage")
+    (entry,) = DatasetCache(tmp_path / "cache").entries()
+    (entry / "x_test.npy").write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="unreadable cache"):
         ds = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "cache")
     assert not ds.from_cache and len(ds.y_test) == 10
-    assert DatasetCache(tmp_path / "cache").entries()[0].stat().st_size > 1000
+    (entry,) = DatasetCache(tmp_path / "cache").entries()
+    assert (entry / "x_test.npy").stat().st_size > 1000
 
 
 def test_cache_dir_from_the_environment(tmp_path, monkeypatch):
     write_mnist(tmp_path / "mnist")
     monkeypatch.setenv("CNN_STUDIO_CACHE", str(tmp_path / "envcache"))
     data.load("mnist", data_dir=tmp_path)
-    assert len(list((tmp_path / "envcache").glob("mnist-*.npz"))) == 1
+    assert len(list((tmp_path / "envcache").glob("mnist-*"))) == 1
 
 
 def test_missing_dataset_says_where_and_what_to_do(tmp_path):
