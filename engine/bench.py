@@ -43,7 +43,7 @@ def engine_step(model: Any, optimizer: SGD, x: np.ndarray, y: np.ndarray) -> Cal
     def step() -> None:
         logits = model.forward(x, training=True)
         _, dlogits = softmax_cross_entropy(logits, y)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)  # as engine.train does
         optimizer.step()
 
     return step

@@ -74,8 +74,15 @@ class Sequential:
             timings[name]["forward"] += clock() - start
         return x
 
-    def backward(self, dlogits: np.ndarray) -> np.ndarray:
-        """dlogits: (N, num_classes) -> dx (N, *input_shape); sets every layer's grads."""
+    def backward(self, dlogits: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dlogits: (N, num_classes) -> dx (N, *input_shape); sets every layer's grads.
+
+        ``input_grad=False`` (a training step) lets a first layer that supports it (Conv2D's
+        ``needs_input_grad``) skip the input gradient nobody uses; dx may then be None.
+        """
+        first = self.layers[0]
+        if hasattr(first, "needs_input_grad"):
+            first.needs_input_grad = input_grad
         clock = time.perf_counter
         timings = self.timings
         d = dlogits

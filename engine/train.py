@@ -288,7 +288,7 @@ class Trainer:
                 f"lower one (e.g. {lr / 10:g})"
                 + (f"; the last good checkpoint is {self.last_checkpoint}"
                    if self.last_checkpoint else ""))
-        self.model.backward(dlogits)
+        self.model.backward(dlogits, input_grad=False)
         if self.grad_clip:
             clip_gradients(self.model, self.grad_clip)
         self.optimizer.step()
