@@ -83,12 +83,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"data directory: {root} [{_where(args.data_dir)}]{access}")
     print(f"cache directory: {data.default_cache_dir(args.cache_dir)}")
     print()
-    statuses = data.list_datasets(args.data_dir)
+    statuses = data.list_datasets(args.data_dir, args.cache_dir)
     width = max(len(s.name) for s in statuses)
     for status in statuses:
         if status.found:
-            print(f"{status.name:<{width}}  found    {status.size_text:>9}  {status.format:<13} "
-                  f"{status.path}")
+            cached = "cached" if status.cached else "      "
+            print(f"{status.name:<{width}}  found  {cached}  {status.size_text:>9}  "
+                  f"{status.format:<13} {status.path}")
         else:
             print(f"{status.name:<{width}}  MISSING  to get it, either:")
             for option in status.options:

@@ -181,7 +181,8 @@ def read_image_folder(path: Path, kind: str | None = None,
         input_shape = tuple(input_shape or DEFAULT_SHAPES[kind])
         transform = partial(_transform, input_shape=input_shape, kind=kind)
         all_files = train_files + test_files
-        x = decode_all(all_files, tree.read, transform, progress, f"decoding {path.name}")
+        x = decode_all(all_files, tree.read, transform, progress, f"decoding {path.name}",
+                       draft=8 * max(input_shape[:2]))
     x_train, x_test = x[:len(train_files)], x[len(train_files):]
     notes = ""
     if not test_files:

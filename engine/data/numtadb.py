@@ -55,15 +55,28 @@ def _kaggle_folders(folder: Path) -> list[tuple[Path, Path | None]]:
     return pairs
 
 
-def find_numtadb(folder: Path) -> tuple[str, list[Path]] | None:
-    """("numta-kaggle", [folders and CSVs]) or ("numta-arrays", [x, y]) or None."""
+def find_numtadb(folder: Path) -> tuple[str, Path, list[Path]] | None:
+    """(format, root, files): ("numta-kaggle", root, [folders and CSVs]) or
+    ("numta-arrays", folder, [x, y]) or None. The Kaggle folders may sit one level down (an
+    archive unpacked into its own folder)."""
+    found = _find_in(folder)
+    if found is None and folder.is_dir():
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if not sub.name.lower().startswith(("training-", "testing-")):
+                found = _find_in(sub)
+                if found is not None:
+                    break
+    return found
+
+
+def _find_in(folder: Path) -> tuple[str, Path, list[Path]] | None:
     pairs = _kaggle_folders(folder)
     if any(p[0].name.lower().startswith("training-") for p in pairs):
         files = [path for pair in pairs for path in pair if path is not None]
-        return "numta-kaggle", files
+        return "numta-kaggle", folder, files
     x_file, y_file = _array_file(folder, "numtaX_train"), _array_file(folder, "numtaY_train")
     if x_file and y_file:
-        return "numta-arrays", [x_file, y_file]
+        return "numta-arrays", folder, [x_file, y_file]
     return None
 
 

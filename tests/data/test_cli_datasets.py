@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 
 from cli import datasets as datasets_cli
+from engine.data import fetch
+from engine.data.fetch import RemoteFile
 from tests.data.fixtures import write_mnist
 
 
@@ -34,3 +37,26 @@ def test_load_prints_counts_and_timing(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("mnist: 20 train + 10 test, input 28x28x1") and "decoded" in out[0]
     assert "from cache" in out[1]
+
+
+def test_listing_shows_cached_datasets(tmp_path, capsys):
+    write_mnist(tmp_path / "mnist")
+    run("--data-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c"), "--load", "mnist")
+    capsys.readouterr()
+    run("--data-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c"))
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("mnist"))
+    assert "found  cached" in line
+
+
+def test_download_with_a_progress_line(tmp_path, capsys, monkeypatch):
+    mirror = tmp_path / "mirror"
+    write_mnist(mirror)
+    files = tuple(RemoteFile(f.filename, ((mirror / f.filename).as_uri(),),
+                             "sha256:" + hashlib.sha256((mirror / f.filename).read_bytes())
+                             .hexdigest())
+                  for f in fetch.REMOTE_FILES["mnist"][1])
+    monkeypatch.setitem(fetch.REMOTE_FILES, "mnist", ("mnist", files))
+    assert run("--data-dir", str(tmp_path / "d"), "--download", "mnist") == 0
+    captured = capsys.readouterr()
+    assert f"mnist: downloaded into {tmp_path / 'd' / 'mnist'}" in captured.out
+    assert "downloading t10k-labels-idx1-ubyte.gz: 100.0%" in captured.err

@@ -101,3 +101,31 @@ def test_a_zip_that_is_not_one(tmp_path):
 def test_missing_path_and_unknown_name(tmp_path):
     with pytest.raises(DatasetNotFound, match="no such file or folder"):
         data.load(tmp_path / "nothing", cache_dir=tmp_path / "cache")
+
+
+def test_kind_and_input_shape_can_be_chosen(tmp_path):
+    write_tree(tmp_path / "pets", image_tree({"cat": 3, "dog": 3}, size=(40, 60)))
+    ds = data.load(tmp_path / "pets", cache_dir=tmp_path / "cache", kind="colour",
+                   input_shape=(24, 20, 3))
+    assert ds.input_shape == (24, 20, 3)
+    grey = data.load(tmp_path / "pets", cache_dir=tmp_path / "cache", kind="grey")
+    assert grey.input_shape == (28, 28, 1) and grey.kind == "grey"
+    with pytest.raises(ValueError, match="kind must be"):
+        data.load(tmp_path / "pets", cache_dir=tmp_path / "cache", kind="audio")
+
+
+def test_large_jpeg_photos_are_shrunk_while_decoding(tmp_path):
+    rng = np.random.default_rng(3)
+    files = {}
+    for name in ("a", "b"):
+        photo = np.zeros((600, 800, 3), np.uint8)
+        photo[..., 0 if name == "a" else 2] = 200
+        photo += rng.integers(0, 20, size=photo.shape, dtype=np.uint8)
+        files[f"{name}/0.jpg"] = encode_image(photo, fmt="JPEG")
+        files[f"{name}/1.jpg"] = encode_image(photo, fmt="JPEG")
+    write_tree(tmp_path / "photos", files)
+    ds = data.load(tmp_path / "photos", cache_dir=tmp_path / "cache")
+    assert ds.input_shape == (32, 32, 3)
+    x = np.concatenate([ds.x_train, ds.x_test])
+    reds = x[np.concatenate([ds.y_train, ds.y_test]) == 0]
+    assert reds[..., 0].mean() > 150 and reds[..., 2].mean() < 40

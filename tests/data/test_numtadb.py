@@ -82,3 +82,11 @@ def test_arrays_count_mismatch(tmp_path):
     (tmp_path / "other" / "numtaY_train.zip").replace(tmp_path / "numtadb" / "numtaY_train.zip")
     with pytest.raises(DatasetError, match=r"numtaX_train.zip holds 20 images but .* 10 labels"):
         data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_kaggle_layout_unpacked_one_level_down(tmp_path):
+    write_numta_kaggle(tmp_path / "numtadb" / "numta", {"training-a": 10})
+    found = data.locate("numtadb", tmp_path)
+    assert found.format == "numta-kaggle" and found.path == tmp_path / "numtadb" / "numta"
+    ds = data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert len(ds.y_train) == 8 and len(ds.y_test) == 2
