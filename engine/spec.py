@@ -305,7 +305,3 @@ def build_model(
         output_shapes=shapes,
     )
 
-
-def count_params(spec: Any, input_shape: tuple[int, ...], num_classes: int) -> int:
-    """Parameter count of a spec for an input shape (builds it once)."""
-    return build_model(spec, input_shape, num_classes).num_params()
