@@ -304,4 +304,3 @@ def build_model(
         arch_name=arch_name,
         output_shapes=shapes,
     )
-

@@ -14,9 +14,7 @@ def _away_from_kink(shape, seed):
     return np.where(np.abs(x) < 0.05, 0.5, x)  # centred differences cannot straddle 0
 
 
-@pytest.mark.parametrize(
-    "layer", [ReLU(), LeakyReLU(0.1), Sigmoid(), Tanh(), Softmax()], ids=repr
-)
+@pytest.mark.parametrize("layer", [ReLU(), LeakyReLU(0.1), Sigmoid(), Tanh(), Softmax()], ids=repr)
 @pytest.mark.parametrize("shape", [(1, 5), (3, 4), (2, 3, 3, 2)])
 def test_gradient_check(layer, shape):
     errors = check_layer(layer, _away_from_kink(shape, len(shape)))

@@ -31,11 +31,25 @@ def _x(n=5, seed=1):
 def test_names_and_parameters():
     model = _model()
     assert model.layer_names == [
-        "conv1", "bn1", "relu1", "pool1", "flatten1", "dropout1", "dense1", "relu2", "dense2",
+        "conv1",
+        "bn1",
+        "relu1",
+        "pool1",
+        "flatten1",
+        "dropout1",
+        "dense1",
+        "relu2",
+        "dense2",
     ]
     names = [name for name, _, _ in model.parameters()]
     assert names == [
-        "conv1.W", "conv1.b", "bn1.gamma", "bn1.beta", "dense1.W", "dense1.b", "dense2.W",
+        "conv1.W",
+        "conv1.b",
+        "bn1.gamma",
+        "bn1.beta",
+        "dense1.W",
+        "dense1.b",
+        "dense2.W",
         "dense2.b",
     ]
     # conv 3*3*2*4 + 4, bn 2*4, dense 36*6 + 6, dense 6*3 + 3

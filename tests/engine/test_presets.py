@@ -12,8 +12,12 @@ from engine.optim import make_optimizer
 from engine.schedules import make_schedule
 from engine.spec import MODELS_DIR
 
-SHAPES = {"mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1), "numtadb": (28, 28, 1),
-          "cifar10": (32, 32, 3)}
+SHAPES = {
+    "mnist": (28, 28, 1),
+    "fashion-mnist": (28, 28, 1),
+    "numtadb": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
 REQUIRED = ["seed-cifar-1epoch", "numpy-net1", "numpy-net2", "numpy-net3", "vgg-cifar", "lenet5"]
 PRESETS = engine.list_presets()
 

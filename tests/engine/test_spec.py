@@ -30,9 +30,17 @@ def test_resolves_defaults_and_num_classes():
 
 def test_layer_objects_and_init():
     model = engine.build_model(
-        [CONV, {"type": "relu"}, {"type": "flatten"}, {"type": "dense", "units": 5},
-         {"type": "batchnorm"}, {"type": "relu"}, {"type": "dense", "units": 3}],
-        (5, 5, 2), 3,
+        [
+            CONV,
+            {"type": "relu"},
+            {"type": "flatten"},
+            {"type": "dense", "units": 5},
+            {"type": "batchnorm"},
+            {"type": "relu"},
+            {"type": "dense", "units": 3},
+        ],
+        (5, 5, 2),
+        3,
     )
     conv, dense1, dense2 = model.layers[0], model.layers[3], model.layers[6]
     assert isinstance(conv, Conv2D) and (conv.in_channels, conv.out_channels) == (2, 4)
@@ -73,7 +81,7 @@ def test_accepts_preset_name_and_preset_dict():
         (
             [CONV, {"type": "dense", "units": 3}],
             (5, 5, 1),
-            'layer 2 (dense): dense needs a flat (features,) input but gets 3x3x4; '
+            "layer 2 (dense): dense needs a flat (features,) input but gets 3x3x4; "
             'add {"type": "flatten"} before it',
         ),
         (
@@ -139,8 +147,12 @@ def test_bad_specs_are_refused_with_a_message(layers, shape, message):
     ],
 )
 def test_bad_arguments(kwargs, message):
-    args = {"spec": [{"type": "flatten"}, {"type": "dense", "units": 3}],
-            "input_shape": (2, 2, 1), "num_classes": 3, **kwargs}
+    args = {
+        "spec": [{"type": "flatten"}, {"type": "dense", "units": 3}],
+        "input_shape": (2, 2, 1),
+        "num_classes": 3,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=re.escape(message)):
         engine.build_model(**args)
 
