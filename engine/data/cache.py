@@ -96,6 +96,8 @@ class DatasetCache:
             os.replace(tmp, path)
             tmp = None
         except OSError as exc:
+            if self.has(dataset.name, key):
+                return path  # another process wrote the same entry first
             warnings.warn(f"could not write the dataset cache in {self.cache_dir}: {exc}",
                           stacklevel=2)
             return None

@@ -96,7 +96,8 @@ def _idx_reader(name: str, classes: list[str], kind: str):
         else:
             arrays = idx.read_idx_dataset(list(found.files))
         x_train, y_train, x_test, y_test = arrays
-        for labels, path in ((y_train, found.files[-1]), (y_test, found.files[-1])):
+        label_files = (found.files[1], found.files[3]) if len(found.files) == 4 else found.files * 2
+        for labels, path in zip((y_train, y_test), label_files, strict=True):
             if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
                 raise DatasetError(f"{path}: labels must be 0..{len(classes) - 1}, found "
                                    f"{labels.min()}..{labels.max()}")

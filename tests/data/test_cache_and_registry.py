@@ -11,7 +11,7 @@ import pytest
 from engine import data
 from engine.data.cache import DatasetCache
 from engine.data.errors import DatasetError, DatasetNotFound
-from tests.data.fixtures import write_idx, write_mnist
+from tests.data.fixtures import image_tree, write_idx, write_mnist, write_tree
 
 
 def test_cache_round_trip(tmp_path):
@@ -130,3 +130,21 @@ def test_default_data_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_STUDIO_DATA", str(tmp_path / "env"))
     assert data.default_data_dir(setting=tmp_path / "app") == tmp_path / "env"
     assert data.resolve_data_dir(tmp_path / "cli") == tmp_path / "cli"
+
+
+def test_progress_is_reported_while_decoding(tmp_path):
+    write_tree(tmp_path / "pets", image_tree({"cat": 4, "dog": 4}))
+    calls = []
+    data.load(tmp_path / "pets", cache_dir=tmp_path / "c", progress=lambda *a: calls.append(a))
+    assert calls[-1][:2] == (8, 8) and "decoding pets" in calls[-1][2]
+    assert all(done <= total for done, total, _ in calls)
+
+
+def test_two_writers_of_the_same_entry(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    ds = data.load("mnist", data_dir=tmp_path, cache_dir=tmp_path / "c", use_cache=False)
+    cache = DatasetCache(tmp_path / "c")
+    first = cache.save(ds, "k" * 20)
+    second = cache.save(ds, "k" * 20)
+    assert first == second and cache.has("mnist", "k" * 20)
+    assert len(cache.entries()) == 1
