@@ -140,12 +140,13 @@ def _read_csv(csv_path: Path, folder: Path) -> tuple[list[str], list[int]] | Non
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            header = [h.strip() for h in reader.fieldnames or []]
+            header = list(reader.fieldnames or [])
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{csv_path}: cannot read the CSV ({exc})") from exc
-    reader_keys = {h.strip(): h for h in header}
-    missing = [c for c in REQUIRED_COLUMNS if c not in reader_keys]
+    # Column names are matched ignoring case and surrounding spaces.
+    columns = {h.strip().lower(): h for h in header if h}
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing == ["digit"] and folder.name.lower().startswith("testing-"):
         return None
     if missing:
@@ -153,13 +154,13 @@ def _read_csv(csv_path: Path, folder: Path) -> tuple[list[str], list[int]] | Non
                            f"{','.join(header) or '(empty)'}")
     names, labels, absent = [], [], []
     for number, row in enumerate(rows, start=2):
-        filename = (row.get("filename") or "").strip()
-        digit = (row.get("digit") or "").strip()
+        filename = (row.get(columns["filename"]) or "").strip()
+        digit = (row.get(columns["digit"]) or "").strip()
         if not filename:
             raise DatasetError(f"{csv_path}: line {number} has no filename")
         try:
             label = int(float(digit))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise DatasetError(f"{csv_path}: line {number} has digit {digit!r}, not 0..9") from None
         if not 0 <= label <= 9:
             raise DatasetError(f"{csv_path}: line {number} has digit {label}, not 0..9")

@@ -90,3 +90,21 @@ def test_kaggle_layout_unpacked_one_level_down(tmp_path):
     assert found.format == "numta-kaggle" and found.path == tmp_path / "numtadb" / "numta"
     ds = data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
     assert len(ds.y_train) == 8 and len(ds.y_test) == 2
+
+
+def test_csv_columns_match_ignoring_case_and_spaces(tmp_path):
+    write_numta_kaggle(tmp_path / "numtadb", {"training-a": 10})
+    csv_path = tmp_path / "numtadb" / "training-a.csv"
+    lines = csv_path.read_text().splitlines()
+    lines[0] = lines[0].replace("filename,", " Filename ,", 1).replace(",digit,", ", Digit,")
+    csv_path.write_text("\n".join(lines) + "\n")
+    ds = data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert len(ds.y_train) + len(ds.y_test) == 10
+
+
+def test_csv_with_a_bad_digit(tmp_path):
+    write_numta_kaggle(tmp_path / "numtadb", {"training-a": 3})
+    csv_path = tmp_path / "numtadb" / "training-a.csv"
+    csv_path.write_text(csv_path.read_text().replace(",2,BHDDB", ",12,BHDDB"))
+    with pytest.raises(DatasetError, match=r"training-a.csv: line 4 has digit 12, not 0\.\.9"):
+        data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
