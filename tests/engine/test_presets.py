@@ -41,17 +41,28 @@ def test_preset_is_plain_data_and_builds_for_its_datasets(name):
         assert logits.shape == (2, 10)
 
 
+def _settings(name):
+    """The preset's recommended settings, and any per-dataset ones nested in them."""
+    rec = engine.load_preset(name)["recommended"]
+    yield {k: v for k, v in rec.items() if not isinstance(v, dict)}
+    yield from (v for v in rec.values() if isinstance(v, dict))
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_recommended_settings_are_usable(name):
-    rec = engine.load_preset(name)["recommended"]
-    assert {"epochs", "batch_size", "optimizer", "lr", "schedule", "augment"} <= set(rec)
-    model = engine.build_model(name, SHAPES[engine.load_preset(name)["datasets"][0]], 10)
-    extra = {k: rec[k] for k in ("momentum", "nesterov", "weight_decay") if k in rec}
-    if rec["optimizer"] == "adam":
-        extra.pop("momentum", None)
-        extra.pop("nesterov", None)
-    make_optimizer(rec["optimizer"], model, rec["lr"], **extra)
-    make_schedule(rec["schedule"], rec["lr"], 100)
+    preset = engine.load_preset(name)
+    nested = {k for k, v in preset["recommended"].items() if isinstance(v, dict)}
+    assert nested <= set(preset["datasets"])
+    model = engine.build_model(name, SHAPES[preset["datasets"][0]], 10)
+    for rec in _settings(name):
+        assert {"epochs", "batch_size", "optimizer", "lr", "schedule", "augment"} <= set(rec)
+        extra = {k: rec[k] for k in ("momentum", "nesterov", "weight_decay") if k in rec}
+        if rec["optimizer"] == "adam":
+            extra.pop("momentum", None)
+            extra.pop("nesterov", None)
+        make_optimizer(rec["optimizer"], model, rec["lr"], **extra)
+        make_schedule(rec["schedule"], rec["lr"], 100)
+        assert 0 <= rec.get("label_smoothing", 0) < 1
 
 
 def test_lenet5_counts_by_hand():
