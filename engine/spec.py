@@ -107,7 +107,7 @@ def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
     if not isinstance(entry, dict) or "type" not in entry:
         raise ValueError(f'expected a dict with a "type" such as {{"type": "relu"}}, got {entry!r}')
     kind = entry["type"]
-    if kind not in LAYER_TYPES:
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise ValueError(f"unknown layer type {kind!r} (known: {', '.join(LAYER_TYPES)})")
     _, defaults = LAYER_TYPES[kind]
     unknown = sorted(set(entry) - set(defaults) - {"type"})
@@ -257,7 +257,8 @@ def build_model(
         try:
             resolved.append(resolve_layer(copy.deepcopy(entry), num_classes))
         except ValueError as exc:
-            prefix = f"layer {i} ({label})" if label in LAYER_TYPES else f"layer {i}"
+            known = isinstance(label, str) and label in LAYER_TYPES
+            prefix = f"layer {i} ({label})" if known else f"layer {i}"
             raise ValueError(f"{prefix}: {exc}") from None
 
     root = np.random.SeedSequence(int(seed))

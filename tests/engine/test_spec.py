@@ -90,6 +90,7 @@ def test_accepts_preset_name_and_preset_dict():
             "layer 2 (conv2d): conv2d needs an image input (H, W, C) but gets a flat (25,)",
         ),
         ([{"type": "conv"}], (5, 5, 1), "layer 1: unknown layer type 'conv' (known: conv2d,"),
+        ([{"type": ["relu"]}], (5,), "layer 1: unknown layer type ['relu'] (known: conv2d,"),
         (
             [{"type": "dense", "unit": 3}],
             (4,),
