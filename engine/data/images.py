@@ -44,18 +44,20 @@ def _scale_high_bit_depth(array: np.ndarray) -> np.ndarray:
     return np.clip(array / divisor, 0, 255).round().astype(np.uint8)
 
 
-def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Flatten colour/grey pixels with an alpha channel onto a contrasting plain background."""
-    a = alpha.astype(np.float32)[..., None] / 255.0 if rgb.ndim == 3 else alpha / 255.0
-    weights = alpha.astype(np.float64)
-    if weights.sum() > 0:
-        visible = np.average(rgb.reshape(-1, rgb.shape[-1]) if rgb.ndim == 3 else rgb.ravel(),
-                             axis=0, weights=weights.ravel())
-        light = float(np.mean(visible)) > 127
-    else:
-        light = False
+def _composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Flatten grey (H, W) or RGB (H, W, 3) pixels with an alpha (H, W) onto a plain background
+    that contrasts with the visible pixels: black behind light content, white behind dark."""
+    if alpha.min() == 255:
+        return np.ascontiguousarray(colour)
+    a = alpha.astype(np.float32) * (1.0 / 255.0)
+    values = colour.astype(np.float32)
+    brightness = values if values.ndim == 2 else values.mean(axis=2)
+    total = float(a.sum())
+    light = total > 0 and float((brightness * a).sum()) / total > 127
     background = 0.0 if light else 255.0
-    out = rgb.astype(np.float32) * a + background * (1.0 - a)
+    if values.ndim == 3:
+        a = a[..., None]
+    out = values * a + background * (1.0 - a)
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
@@ -75,8 +77,6 @@ def pil_to_array(image) -> np.ndarray:
         return _composite(la[..., 0], la[..., 1])
     if mode in ("RGBA", "RGBa"):
         rgba = np.asarray(image.convert("RGBA"))
-        if rgba[..., 3].min() == 255:
-            return np.ascontiguousarray(rgba[..., :3])
         return _composite(rgba[..., :3], rgba[..., 3])
     if mode != "RGB":
         image = image.convert("RGB")

@@ -20,10 +20,12 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _INK_THRESHOLD = 0.3
 # An image whose ink is fainter than this (0..255) is blank: the result is all zeros.
 _MIN_CONTRAST = 16.0
+# Larger images are shrunk to this longest side before looking for the ink (speed only).
+_MAX_WORKING_SIZE = 512
 
 
-def _as_array(image) -> np.ndarray:
-    """Accept a NumPy array or a Pillow image; uint16/float/int arrays are brought to uint8."""
+def _as_uint8(image) -> np.ndarray:
+    """A NumPy array or Pillow image -> uint8 (H, W) or (H, W, C) with C in 2..4 (alpha kept)."""
     if hasattr(image, "mode") and hasattr(image, "size") and not isinstance(image, np.ndarray):
         return pil_to_array(image)
     array = np.asarray(image)
@@ -37,19 +39,38 @@ def _as_array(image) -> np.ndarray:
         array = _scale_high_bit_depth(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    if array.ndim == 3 and array.shape[2] == 2:
-        array = _composite(array[..., 0], array[..., 1])
-    if array.ndim == 3 and array.shape[2] == 4:
-        array = _composite(array[..., :3], array[..., 3])
     return array
 
 
-def to_grey(image) -> np.ndarray:
-    """Any image -> (H, W) float32 grey, 0..255."""
-    array = _as_array(image)
-    if array.ndim == 3:
-        return array.astype(np.float32) @ _LUMA
-    return array.astype(np.float32)
+def _as_array(image) -> np.ndarray:
+    """Any image -> uint8 (H, W) grey or (H, W, 3) RGB; transparency flattened."""
+    array = _as_uint8(image)
+    if array.ndim == 3 and array.shape[2] in (2, 4):
+        array = _composite(array[..., :-1] if array.shape[2] == 4 else array[..., 0],
+                           array[..., -1])
+    return array
+
+
+def to_grey(image, max_size: int | None = None) -> np.ndarray:
+    """Any image -> (H, W) float32 grey, 0..255.
+
+    max_size: shrink first (keeping the aspect ratio) so the longer side is at most this.
+    """
+    array = _as_uint8(image)
+    longest = max(array.shape[:2])
+    if max_size and longest > max_size:
+        scale = max_size / longest
+        array = resize(array, (max(1, round(array.shape[0] * scale)),
+                               max(1, round(array.shape[1] * scale))))
+    alpha = None
+    if array.ndim == 3 and array.shape[2] in (2, 4):
+        array, alpha = array[..., :-1], array[..., -1]
+        if array.shape[2] == 1:
+            array = array[..., 0]
+    grey = array.astype(np.float32) @ _LUMA if array.ndim == 3 else array.astype(np.float32)
+    if alpha is not None:
+        grey = _composite(grey, alpha).astype(np.float32)
+    return grey
 
 
 def to_rgb(image) -> np.ndarray:
@@ -95,7 +116,8 @@ def _trim_frame(mask: np.ndarray) -> np.ndarray:
 
 def _ink_image(image) -> np.ndarray | None:
     """Grey, light ink on dark, contrast-stretched to 0..255; None when the image is blank."""
-    grey = to_grey(image)
+    # A big photo: nothing is lost by looking for the ink at a smaller size.
+    grey = to_grey(image, max_size=_MAX_WORKING_SIZE)
     background = _border_level(grey)
     if background > 127:
         grey = 255.0 - grey

@@ -136,3 +136,11 @@ def test_bad_shapes_raise_value_error():
         preprocess.digit_to_mnist(np.zeros((4, 4, 7)))
     with pytest.raises(ValueError, match="empty"):
         preprocess.colour_to_input(np.zeros((0, 4, 3), np.uint8))
+
+
+def test_big_photo_of_a_digit_matches_a_small_one():
+    small = off_centre_seven(120, 90)
+    big = np.asarray(Image.fromarray(small).resize((900, 1200), Image.Resampling.NEAREST))
+    a, b = preprocess.digit_to_mnist(small), preprocess.digit_to_mnist(big)
+    assert extent(a) == extent(b)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 6
