@@ -87,3 +87,33 @@ def col2im(
         for j in range(kw):
             out[:, i : i + h_span : stride, j : j + w_span : stride, :] += d[:, :, :, i, j, :]
     return out
+
+
+def col2im_slabs(
+    dslabs: np.ndarray,
+    padded_shape: tuple[int, int, int, int],
+    kh: int,
+    kw: int,
+    stride: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`col2im` for column gradients stored one kernel offset after another.
+
+    dslabs: (kh * kw, N * Ho * Wo, C), slab ``i * kw + j`` holding the gradient reaching input
+    offset (i, j) of every window -> (N, Hp, Wp, C). Each slab is contiguous, so every one of
+    the ``kh * kw`` strided adds runs over long rows instead of C-sized pieces.
+    """
+    n, hp, wp, c = padded_shape
+    ho = (hp - kh) // stride + 1
+    wo = (wp - kw) // stride + 1
+    d = dslabs.reshape(kh, kw, n, ho, wo, c)
+    if out is None:
+        out = np.zeros(padded_shape, dtype=dslabs.dtype)
+    else:
+        out.fill(0)
+    h_span = (ho - 1) * stride + 1
+    w_span = (wo - 1) * stride + 1
+    for i in range(kh):
+        for j in range(kw):
+            out[:, i : i + h_span : stride, j : j + w_span : stride, :] += d[i, j]
+    return out

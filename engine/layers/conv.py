@@ -18,10 +18,12 @@ summed in chunk order, so results are bit-for-bit identical for any number of th
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from engine import threads, winograd
-from engine.im2col import col2im, im2col, output_size, same_padding
+from engine.im2col import col2im_slabs, im2col, output_size, same_padding
 from engine.layers.base import Layer
 
 # Columns of one chunk of images should stay in the per-core L2 cache between their
@@ -149,7 +151,7 @@ class Conv2D(Layer):
     # --------------------------------------------------------------- buffers
     def _buffer(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False):
         """A persistent work array (reused across batches; reallocated only when it must grow)."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self._buffers.get(key)
         if buf is None or buf.dtype != dtype or buf.size < size:
             buf = np.zeros(size, dtype) if zero else np.empty(size, dtype)
@@ -257,35 +259,43 @@ class Conv2D(Layer):
         per_image = 16 * ty * tx * (self.in_channels + self.out_channels) * dtype.itemsize
         return self._chunks(n, per_image)
 
+    def _tile_buffer(self, x: np.ndarray, role: str, ty: int, tx: int) -> np.ndarray:
+        """x zero-padded into a persistent column-split Winograd tile buffer (see winograd)."""
+        n, c = x.shape[0], x.shape[3]
+        shape = (n, 2 * ty + 2, 2, tx + 1, c)
+        key = ("tiles", role)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != x.dtype:
+            buf = np.zeros(shape, x.dtype)
+            self._buffers[key] = buf
+        winograd.split_columns(x, buf, self.pads[0], self.pads[2])
+        return buf
+
     def _forward_winograd(self, x: np.ndarray, y: np.ndarray, role: str) -> tuple:
         """Winograd F(2x2, 3x3) path, each thread its own chunks of images."""
         W, b = self.params["W"], self.params["b"]
         n, ho, wo, cout = y.shape
         cin, dtype = self.in_channels, W.dtype
         ty, tx = winograd.tiles(ho, wo)
-        xb = self._pad(x, role, (n, 2 * ty + 2, 2 * tx + 2, cin))
+        xs = self._tile_buffer(x, role, ty, tx)
         U = winograd.filter_transform(W)
         chunks = self._winograd_chunks(n, ty, tx, dtype)
-        even = (ho, wo) == (2 * ty, 2 * tx)
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for c0, c1 in chunks[c_first:c_last]:
                 m = c1 - c0
                 V = self._buffer(("V", part), (4, 4, m, ty, tx, cin), dtype)
-                tmp = self._buffer(("tin", part), (4, m, ty, 2 * tx + 2, cin), dtype)
-                winograd.input_transform(xb[c0:c1], V, tmp)
+                tmp = self._buffer(("tin", part), (4, m, ty, 2, tx + 1, cin), dtype)
+                winograd.input_transform(xs[c0:c1], V, tmp)
                 M = self._buffer(("M", part), (4, 4, m, ty, tx, cout), dtype)
                 np.matmul(V.reshape(16, -1, cin), U, out=M.reshape(16, -1, cout))
-                yb = y[c0:c1] if even else self._buffer(("yb", part), (m, 2 * ty, 2 * tx, cout),
-                                                        dtype)
+                Y = self._buffer(("Y", part), (2, 2, m, ty, tx, cout), dtype)
                 out_tmp = self._buffer(("tout", part), (2, 4, m, ty, tx, cout), dtype)
-                winograd.output_transform(M, yb, out_tmp)
-                if not even:
-                    y[c0:c1] = yb[:, :ho, :wo]
-                y[c0:c1] += b
+                winograd.output_transform(M, Y, out_tmp)
+                winograd.scatter_output(Y, y[c0:c1], b)
 
         self._run_parts(task, len(chunks))
-        return ("winograd", xb, chunks, U)
+        return ("winograd", xs, chunks, U)
 
     # --------------------------------------------------------------- backward
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -311,24 +321,26 @@ class Conv2D(Layer):
         np.sum(dout.reshape(-1, self.out_channels), axis=0, out=self.grads["b"])
         return dx
 
-    def _col2im_chunk(self, part, c0: int, c1: int, dcols: np.ndarray, xp_shape, dx) -> None:
-        """col2im of one chunk's column gradients, cropped into dx[c0:c1]."""
+    def _col2im_chunk(self, part, c0: int, c1: int, dslabs: np.ndarray, xp_shape, dx) -> None:
+        """col2im of one chunk's column gradients (kh*kw, rows, C_in), cropped into dx[c0:c1]."""
         top, _, left, _ = self.pads
         _, hp, wp, c = xp_shape
         h, w = dx.shape[1:3]
         if any(self.pads):
             dxp = self._buffer(("dxp", part), (c1 - c0, hp, wp, c), dx.dtype)
-            col2im(dcols, dxp.shape, self.kh, self.kw, self.stride, out=dxp)
+            col2im_slabs(dslabs, dxp.shape, self.kh, self.kw, self.stride, out=dxp)
             dx[c0:c1] = dxp[:, top : top + h, left : left + w, :]
         else:
-            col2im(dcols, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride, out=dx[c0:c1])
+            col2im_slabs(dslabs, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride,
+                         out=dx[c0:c1])
 
     def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
         _, xp, chunks = state
         W = self.params["W"]
         cout, dtype = self.out_channels, W.dtype
         K = W.size // cout
-        Wm = W.reshape(K, cout)
+        # W as (kh*kw, C_out, C_in): one product per kernel offset gives contiguous slabs.
+        W_slabs = W.reshape(self.kh * self.kw, self.in_channels, cout).transpose(0, 2, 1)
         rows = dout.shape[1] * dout.shape[2]
         d2 = dout.reshape(-1, cout)
         partials = self._buffer(("dW",), (len(chunks), K, cout), dtype)
@@ -342,9 +354,10 @@ class Conv2D(Layer):
                 dchunk = d2[c0 * rows : c1 * rows]
                 np.matmul(cols.T, dchunk, out=partials[ci])
                 if dx is not None:
-                    dcols = self._buffer(("dcols", part), (r, K), dtype)
-                    np.matmul(dchunk, Wm.T, out=dcols)
-                    self._col2im_chunk(part, c0, c1, dcols, xp.shape, dx)
+                    dslabs = self._buffer(("dcols", part), (len(W_slabs), r, self.in_channels),
+                                          dtype)
+                    np.matmul(dchunk, W_slabs, out=dslabs)
+                    self._col2im_chunk(part, c0, c1, dslabs, xp.shape, dx)
 
         self._run_parts(task, len(chunks))
         np.sum(partials, axis=0, out=self.grads["W"].reshape(K, cout))
@@ -354,34 +367,34 @@ class Conv2D(Layer):
         W = self.params["W"]
         cout, dtype = self.out_channels, W.dtype
         K = W.size // cout
-        Wm = W.reshape(K, cout)
         d2 = dout.reshape(-1, cout)
         n_rows = len(d2)
         cols = im2col(xp, self.kh, self.kw, self.stride,
                       out=self._buffer(("cols",), (n_rows, K), dtype))
-        dcols = self._buffer(("dcols",), (n_rows, K), dtype)
+        n_slabs = self.kh * self.kw
+        dslabs = self._buffer(("dcols",), (n_slabs, n_rows, self.in_channels), dtype)
+        W_slabs = W.reshape(n_slabs, self.in_channels, cout).transpose(0, 2, 1)
         dW = self.grads["W"].reshape(K, cout)
         fgroups = _groups(cout, _FILTER_GROUP)
-        kgroups = _groups(K, _FILTER_GROUP * 4) if dx is not None else []
+        offsets = range(n_slabs) if dx is not None else range(0)
         nthreads = threads.get_num_threads()
 
         def task(part: int) -> None:
             # Fixed groups, dealt round-robin: the same products whatever the thread count.
             for f0, f1 in fgroups[part::nthreads]:
                 dW[:, f0:f1] = cols.T @ d2[:, f0:f1]
-            for k0, k1 in kgroups[part::nthreads]:
-                dcols[:, k0:k1] = d2 @ Wm[k0:k1].T
+            for k in offsets[part::nthreads]:
+                np.matmul(d2, W_slabs[k], out=dslabs[k])
 
         threads.parallel_map(task, [(k,) for k in range(nthreads)])
         if dx is not None:
-            self._col2im_chunk("all", 0, len(dx), dcols, xp.shape, dx)
+            self._col2im_chunk("all", 0, len(dx), dslabs, xp.shape, dx)
 
     def _backward_winograd(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
-        _, xb, chunks, U = state
+        _, xs, chunks, U = state
         ho, wo, cout = dout.shape[1:]
         cin, dtype = self.in_channels, dout.dtype
         ty, tx = winograd.tiles(ho, wo)
-        even = (ho, wo) == (2 * ty, 2 * tx)
         top, _, left, _ = self.pads
         UT = np.ascontiguousarray(U.transpose(0, 2, 1))
         partials = self._buffer(("dU",), (len(chunks), 16, cin, cout), dtype)
@@ -392,26 +405,21 @@ class Conv2D(Layer):
                 m = c1 - c0
                 # V is recomputed rather than kept from the forward pass: it stays in cache.
                 V = self._buffer(("V", part), (4, 4, m, ty, tx, cin), dtype)
-                tmp = self._buffer(("tin", part), (4, m, ty, 2 * tx + 2, cin), dtype)
-                winograd.input_transform(xb[c0:c1], V, tmp)
-                if even:
-                    dyb = dout[c0:c1]
-                else:
-                    dyb = self._buffer(("dyb", part), (m, 2 * ty, 2 * tx, cout), dtype)
-                    dyb.fill(0)
-                    dyb[:, :ho, :wo] = dout[c0:c1]
+                tmp = self._buffer(("tin", part), (4, m, ty, 2, tx + 1, cin), dtype)
+                winograd.input_transform(xs[c0:c1], V, tmp)
+                dys = self._buffer(("dys", part), (m, 2 * ty, 2, tx, cout), dtype)
+                winograd.split_grad_output(dout[c0:c1], dys)
                 Q = self._buffer(("Q", part), (4, 4, m, ty, tx, cout), dtype)
-                qtmp = self._buffer(("tq", part), (4, m, ty, 2 * tx, cout), dtype)
-                winograd.grad_output_transform(dyb, Q, qtmp)
+                qtmp = self._buffer(("tq", part), (4, m, ty, 2, tx, cout), dtype)
+                winograd.grad_output_transform(dys, Q, qtmp)
                 V16, Q16 = V.reshape(16, -1, cin), Q.reshape(16, -1, cout)
                 np.matmul(V16.transpose(0, 2, 1), Q16, out=partials[ci])
                 if dx is not None:
                     np.matmul(Q16, UT, out=V16)  # dV, in V's memory
-                    dxb = self._buffer(("dxb", part), (m, 2 * ty + 2, 2 * tx + 2, cin), dtype)
+                    dxs = self._buffer(("dxs", part), (m, 2 * ty + 2, 2, tx + 1, cin), dtype)
                     dtmp = self._buffer(("dtmp", part), V.shape, dtype)
-                    winograd.input_grad_transform(V, dxb, dtmp)
-                    h, w = dx.shape[1:3]
-                    dx[c0:c1] = dxb[:, top : top + h, left : left + w]
+                    winograd.input_grad_transform(V, dxs, dtmp)
+                    winograd.merge_columns(dxs, dx[c0:c1], top, left)
 
         self._run_parts(task, len(chunks))
         self.grads["W"][...] = winograd.filter_grad(partials.sum(axis=0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.im2col import col2im, im2col, output_size, same_padding
+from engine.im2col import col2im, col2im_slabs, im2col, output_size, same_padding
 
 
 def _im2col_loops(xp, kh, kw, stride):
@@ -55,3 +55,14 @@ def test_padding_and_output_size():
     assert output_size(32, 3, 1, 1, 1) == 32
     assert output_size(31, 5, 2, 2, 2) == 16
     assert output_size(2, 3, 1) == 0
+
+
+@pytest.mark.parametrize(("kh", "kw", "stride"), [(3, 3, 1), (3, 3, 2), (1, 1, 1), (2, 3, 3)])
+def test_col2im_slabs_equals_col2im(kh, kw, stride):
+    rng = np.random.default_rng(3)
+    shape = (2, 7, 8, 3)
+    rows = 2 * ((7 - kh) // stride + 1) * ((8 - kw) // stride + 1)
+    d = rng.standard_normal((rows, kh * kw * 3))
+    slabs = np.ascontiguousarray(d.reshape(rows, kh * kw, 3).transpose(1, 0, 2))
+    np.testing.assert_allclose(col2im_slabs(slabs, shape, kh, kw, stride),
+                               col2im(d, shape, kh, kw, stride), atol=1e-12)
