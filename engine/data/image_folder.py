@@ -21,7 +21,7 @@ import numpy as np
 from engine.data.dataset import Dataset
 from engine.data.decode import decode_all
 from engine.data.errors import DatasetError
-from engine.data.images import decode_image, is_image_name
+from engine.data.images import decode_image, is_image_name, read_bytes
 from engine.data.preprocess import image_to_input
 from engine.data.split import stratified_split
 
@@ -56,7 +56,7 @@ def _open_tree(path: Path) -> Iterator[_Tree]:
             if _skip(PurePosixPath(rel).parts):
                 continue
             (dirs.add(rel) if item.is_dir() else files.append(rel))
-        yield _Tree(sorted(files), dirs, lambda rel: (path / rel).read_bytes(), str(path))
+        yield _Tree(sorted(files), dirs, lambda rel: read_bytes(path / rel), str(path))
         return
     try:
         archive = zipfile.ZipFile(path)

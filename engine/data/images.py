@@ -100,13 +100,17 @@ def decode_image(data: bytes, name: str, draft: int | None = None) -> np.ndarray
         raise DatasetError(f"{name}: not a readable image ({exc})") from exc
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file -> (H, W) grey or (H, W, 3) RGB uint8; DatasetError on bad files."""
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a file; DatasetError naming it when it cannot be read."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    return decode_image(data, str(path))
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file -> (H, W) grey or (H, W, 3) RGB uint8; DatasetError on bad files."""
+    return decode_image(read_bytes(path), str(path))
 
 
 def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:

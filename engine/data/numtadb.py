@@ -26,6 +26,7 @@ import numpy as np
 from engine.data.dataset import Dataset
 from engine.data.decode import decode_all
 from engine.data.errors import DatasetError
+from engine.data.images import read_bytes
 from engine.data.preprocess import digit_to_mnist
 from engine.data.split import stratified_split
 
@@ -198,7 +199,7 @@ def read_kaggle(folder: Path, progress: Callable[[int, int, str], None] | None =
         pairs = [(str(sub / name), label) for name, label in zip(*listed, strict=True)]
         (train if is_train else test).extend(pairs)
     everything = train + test
-    x = decode_all([p for p, _ in everything], lambda p: Path(p).read_bytes(), digit_to_mnist,
+    x = decode_all([p for p, _ in everything], read_bytes, digit_to_mnist,
                    progress, f"preprocessing NumtaDB scans in {folder.name}")
     y = np.array([label for _, label in everything], dtype=np.int64)
     notes = "Kaggle layout, each scan through the MNIST-style digit preprocessing"
