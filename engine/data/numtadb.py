@@ -177,7 +177,6 @@ def _read_csv(csv_path: Path, folder: Path) -> tuple[list[str], list[int]] | Non
     return names, labels
 
 
-
 def read_kaggle(folder: Path, progress: Callable[[int, int, str], None] | None = None
                 ) -> Dataset:
     """The Kaggle layout: every scan through the digit preprocessing."""
@@ -204,8 +203,8 @@ def read_kaggle(folder: Path, progress: Callable[[int, int, str], None] | None =
     y = np.array([label for _, label in everything], dtype=np.int64)
     notes = "Kaggle layout, each scan through the MNIST-style digit preprocessing"
     if test:
-        x_train, y_train, x_test, y_test = x[:len(train)], y[:len(train)], x[len(train):], \
-            y[len(train):]
+        cut = len(train)
+        x_train, y_train, x_test, y_test = x[:cut], y[:cut], x[cut:], y[cut:]
     else:
         x_train, y_train, x_test, y_test = _held_out(x, y)
         notes += "; " + _split_note(len(y))
