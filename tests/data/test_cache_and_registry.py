@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine import data
+from engine.data import paths
 from engine.data.cache import DatasetCache
 from engine.data.errors import DatasetError, DatasetNotFound
 from tests.data.fixtures import image_tree, write_idx, write_mnist, write_tree
@@ -148,3 +149,28 @@ def test_two_writers_of_the_same_entry(tmp_path):
     second = cache.save(ds, "k" * 20)
     assert first == second and cache.has("mnist", "k" * 20)
     assert len(cache.entries()) == 1
+
+
+def test_a_path_object_is_a_path_even_when_named_like_a_dataset(tmp_path):
+    write_mnist(tmp_path / "data" / "mnist", seed=1)
+    write_mnist(tmp_path / "mnist", n_train=12, seed=2)
+    by_name = data.load("mnist", data_dir=tmp_path / "data", cache_dir=tmp_path / "c")
+    by_path = data.load(tmp_path / "mnist", data_dir=tmp_path / "data", cache_dir=tmp_path / "c")
+    assert (len(by_name.y_train), len(by_path.y_train)) == (20, 12)
+
+
+@pytest.mark.parametrize(("platform", "env", "expected"), [
+    ("win32", {"LOCALAPPDATA": "C:/Users/u/AppData/Local"},
+     ("C:/Users/u/AppData/Local/CNN Studio/datasets", "C:/Users/u/AppData/Local/CNN Studio/cache")),
+    ("darwin", {}, ("~/Library/Application Support/CNN Studio/datasets",
+                    "~/Library/Caches/CNN Studio")),
+    ("linux", {"XDG_DATA_HOME": "/x/share", "XDG_CACHE_HOME": "/x/cache"},
+     ("/x/share/cnn-studio/datasets", "/x/cache/cnn-studio")),
+])
+def test_per_user_folders(monkeypatch, platform, env, expected):
+    monkeypatch.setattr(paths.sys, "platform", platform)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    home = str(paths.Path("~").expanduser())
+    want = [paths.Path(e.replace("~", home)) for e in expected]
+    assert [paths.user_data_dir(), paths.user_cache_dir()] == want
