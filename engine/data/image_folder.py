@@ -10,18 +10,17 @@ kind given, a tree of grey images is read as digits and anything else as colour.
 
 from __future__ import annotations
 
-import contextlib
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from engine.data.dataset import Dataset
 from engine.data.decode import decode_all
 from engine.data.errors import DatasetError
-from engine.data.images import decode_image, is_image_name, read_bytes
+from engine.data.file_tree import FileTree, open_tree
+from engine.data.images import decode_image, is_image_name
 from engine.data.preprocess import image_to_input
 from engine.data.split import stratified_split
 
@@ -32,85 +31,25 @@ SPLIT_SEED = 0
 DEFAULT_SHAPES = {"digits": (28, 28, 1), "grey": (28, 28, 1), "colour": (32, 32, 3)}
 
 
-class _Tree:
-    """Relative POSIX paths of the files and folders under a directory or inside a zip."""
-
-    def __init__(self, files: list[str], dirs: set[str], read: Callable[[str], bytes],
-                 label: str) -> None:
-        self.files = files
-        self.dirs = dirs
-        self.read = read
-        self.label = label
-
-
-def _skip(parts: tuple[str, ...]) -> bool:
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
-
-
-@contextlib.contextmanager
-def _open_tree(path: Path) -> Iterator[_Tree]:
-    if path.is_dir():
-        files, dirs = [], set()
-        for item in path.rglob("*"):
-            rel = item.relative_to(path).as_posix()
-            if _skip(PurePosixPath(rel).parts):
-                continue
-            (dirs.add(rel) if item.is_dir() else files.append(rel))
-        yield _Tree(sorted(files), dirs, lambda rel: read_bytes(path / rel), str(path))
-        return
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DatasetError(f"{path}: not a readable zip archive or image folder ({exc})") from exc
-    with archive:
-        files, dirs = [], set()
-        for info in archive.infolist():
-            rel = info.filename.rstrip("/")
-            parts = PurePosixPath(rel).parts
-            if not rel or _skip(parts):
-                continue
-            if info.is_dir():
-                dirs.add(rel)
-            else:
-                files.append(rel)
-            dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
-
-        def read(rel: str) -> bytes:
-            try:
-                return archive.read(rel)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise DatasetError(f"{path}!{rel}: cannot read from the zip ({exc})") from exc
-
-        yield _Tree(sorted(files), dirs, read, str(path))
-
-
-def _children(dirs: set[str], parent: str) -> list[str]:
-    """Immediate sub-folder names of ``parent`` ("" for the root)."""
-    depth = 0 if not parent else parent.count("/") + 1
-    prefix = f"{parent}/" if parent else ""
-    return sorted(d.split("/")[depth] for d in dirs
-                  if d.startswith(prefix) and d.count("/") == depth)
-
-
-def _find_root(tree: _Tree) -> str:
+def _find_root(tree: FileTree) -> str:
     """Skip single wrapping folders (a zip of ``cifar10/train/...`` starts at ``cifar10``)."""
     root = ""
     while True:
-        children = _children(tree.dirs, root)
+        children = tree.children(root)
         prefix = f"{root}/" if root else ""
         loose_images = any(is_image_name(f) and "/" not in f[len(prefix):]
                            for f in tree.files if f.startswith(prefix))
         if len(children) != 1 or loose_images or children[0].lower() in TRAIN_NAMES:
             return root
         below = f"{prefix}{children[0]}"
-        if not _children(tree.dirs, below):
+        if not tree.children(below):
             return root
         root = below
 
 
-def _class_files(tree: _Tree, folder: str) -> dict[str, list[str]]:
+def _class_files(tree: FileTree, folder: str) -> dict[str, list[str]]:
     """class name -> sorted image paths under ``folder``/<class>/ (nested folders included)."""
-    classes = _children(tree.dirs, folder)
+    classes = tree.children(folder)
     prefix = f"{folder}/" if folder else ""
     found: dict[str, list[str]] = {c: [] for c in classes}
     for rel in tree.files:
@@ -127,7 +66,7 @@ def _class_files(tree: _Tree, folder: str) -> dict[str, list[str]]:
     return found
 
 
-def _guess_kind(tree: _Tree, files: list[str]) -> str:
+def _guess_kind(tree: FileTree, files: list[str]) -> str:
     sample = files[:: max(1, len(files) // 16)][:16]
     for rel in sample:
         image = decode_image(tree.read(rel), f"{tree.label}/{rel}")
@@ -151,9 +90,9 @@ def read_image_folder(path: Path, kind: str | None = None,
                       name: str | None = None) -> Dataset:
     """Read an image-folder tree (directory or zip) into a Dataset of ``kind``/``input_shape``."""
     path = Path(path)
-    with _open_tree(path) as tree:
+    with open_tree(path) as tree:
         root = _find_root(tree)
-        children = {c.lower(): c for c in _children(tree.dirs, root)}
+        children = {c.lower(): c for c in tree.children(root)}
         prefix = f"{root}/" if root else ""
         train_dir = next((children[n] for n in TRAIN_NAMES if n in children), None)
         test_dir = next((children[n] for n in TEST_NAMES if n in children), None)
