@@ -28,7 +28,7 @@ from engine.layers.base import Layer
 
 # Columns of one chunk of images should stay in the per-core L2 cache between their
 # im2col copy and the matrix product that reads them.
-_CHUNK_BYTES = 1 << 20
+_CHUNK_BYTES = 2 << 20
 # Filters per matrix product in the "filters" parallel mode (fixed, so results do not depend
 # on the thread count).
 _FILTER_GROUP = 16
@@ -179,9 +179,15 @@ class Conv2D(Layer):
         return buf
 
     def _chunks(self, n: int, per_image: int) -> list[tuple[int, int]]:
-        """Fixed (start, stop) chunks of the batch, independent of the thread count."""
-        size = max(1, _CHUNK_BYTES // max(per_image, 1))
-        return [(a, min(a + size, n)) for a in range(0, n, size)]
+        """Fixed (start, stop) chunks of the batch, independent of the thread count.
+
+        About ``_CHUNK_BYTES`` of work arrays each; their number is rounded up to a multiple
+        of 6 so that 1, 2 or 3 threads get equal shares.
+        """
+        count = -(-n // max(1, _CHUNK_BYTES // max(per_image, 1)))
+        if count > 1:
+            count = min(n, -(-count // 6) * 6)
+        return threads.split_range(n, count)
 
     def uses_winograd(self) -> bool:
         """Whether this layer computes with Winograd F(2x2, 3x3) (3x3, stride 1)."""
@@ -282,9 +288,12 @@ class Conv2D(Layer):
         chunks = self._winograd_chunks(n, ty, tx, dtype)
 
         def task(part: int, c_first: int, c_last: int) -> None:
-            for c0, c1 in chunks[c_first:c_last]:
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
                 m = c1 - c0
-                V = self._buffer(("V", part), (4, 4, m, ty, tx, cin), dtype)
+                # In training, each chunk's V is kept for the backward pass.
+                key = ("V", part) if role == "eval" else ("V kept", ci)
+                V = self._buffer(key, (4, 4, m, ty, tx, cin), dtype)
                 tmp = self._buffer(("tin", part), (4, m, ty, 2, tx + 1, cin), dtype)
                 winograd.input_transform(xs[c0:c1], V, tmp)
                 M = self._buffer(("M", part), (4, 4, m, ty, tx, cout), dtype)
@@ -295,7 +304,7 @@ class Conv2D(Layer):
                 winograd.scatter_output(Y, y[c0:c1], b)
 
         self._run_parts(task, len(chunks))
-        return ("winograd", xs, chunks, U)
+        return ("winograd", chunks, U)
 
     # --------------------------------------------------------------- backward
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -391,7 +400,7 @@ class Conv2D(Layer):
             self._col2im_chunk("all", 0, len(dx), dslabs, xp.shape, dx)
 
     def _backward_winograd(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
-        _, xs, chunks, U = state
+        _, chunks, U = state
         ho, wo, cout = dout.shape[1:]
         cin, dtype = self.in_channels, dout.dtype
         ty, tx = winograd.tiles(ho, wo)
@@ -403,10 +412,7 @@ class Conv2D(Layer):
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 m = c1 - c0
-                # V is recomputed rather than kept from the forward pass: it stays in cache.
-                V = self._buffer(("V", part), (4, 4, m, ty, tx, cin), dtype)
-                tmp = self._buffer(("tin", part), (4, m, ty, 2, tx + 1, cin), dtype)
-                winograd.input_transform(xs[c0:c1], V, tmp)
+                V = self._buffer(("V kept", ci), (4, 4, m, ty, tx, cin), dtype)
                 dys = self._buffer(("dys", part), (m, 2 * ty, 2, tx, cout), dtype)
                 winograd.split_grad_output(dout[c0:c1], dys)
                 Q = self._buffer(("Q", part), (4, 4, m, ty, tx, cout), dtype)
