@@ -34,7 +34,9 @@ _CHUNK_BYTES = 2 << 20
 _FILTER_GROUP = 16
 # Winograd pays off once the 16 products per tile are big enough; below this many input
 # channels the im2col path is used (measured with python -m engine.bench).
-_WINOGRAD_MIN_CHANNELS = 8
+_WINOGRAD_MIN_CHANNELS = 32
+# im2col columns up to this size are kept from forward to backward rather than rebuilt.
+_KEEP_COLS_BYTES = 16 << 20
 
 
 def _groups(n: int, width: int) -> list[tuple[int, int]]:
@@ -220,28 +222,33 @@ class Conv2D(Layer):
         elif threads.get_parallel_mode() == "filters":
             state = self._forward_filters(self._pad(x, role), y)
         else:
-            state = self._forward_batch(self._pad(x, role), y)
+            state = self._forward_batch(self._pad(x, role), y, training)
         self._cache = (x.shape, state) if training else None
         return y
 
-    def _forward_batch(self, xp: np.ndarray, y: np.ndarray) -> tuple:
+    def _forward_batch(self, xp: np.ndarray, y: np.ndarray, training: bool) -> tuple:
         """im2col path, each thread its own chunks of images."""
         W, b = self.params["W"], self.params["b"]
         Wm = W.reshape(-1, self.out_channels)
         y2 = y.reshape(-1, self.out_channels)
         rows = y.shape[1] * y.shape[2]
         chunks = self._chunks(len(y), rows * Wm.shape[0] * W.dtype.itemsize)
+        # Small column matrices (first layers: few input channels) are kept for backward
+        # instead of being gathered again; large ones are rebuilt chunk by chunk in cache.
+        keep = training and y2.shape[0] * Wm.shape[0] * W.dtype.itemsize <= _KEEP_COLS_BYTES
 
         def task(part: int, c_first: int, c_last: int) -> None:
-            for c0, c1 in chunks[c_first:c_last]:
-                buf = self._buffer(("cols", part), ((c1 - c0) * rows, Wm.shape[0]), W.dtype)
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
+                key = ("cols kept", ci) if keep else ("cols", part)
+                buf = self._buffer(key, ((c1 - c0) * rows, Wm.shape[0]), W.dtype)
                 cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf)
                 out = y2[c0 * rows : c1 * rows]
                 np.matmul(cols, Wm, out=out)
                 out += b
 
         self._run_parts(task, len(chunks))
-        return ("batch", xp, chunks)
+        return ("batch", xp, chunks, keep)
 
     def _forward_filters(self, xp: np.ndarray, y: np.ndarray) -> tuple:
         """im2col path, the filters split into fixed groups shared among the threads."""
@@ -344,7 +351,7 @@ class Conv2D(Layer):
                          out=dx[c0:c1])
 
     def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
-        _, xp, chunks = state
+        _, xp, chunks, kept = state
         W = self.params["W"]
         cout, dtype = self.out_channels, W.dtype
         K = W.size // cout
@@ -358,8 +365,11 @@ class Conv2D(Layer):
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 r = (c1 - c0) * rows
-                cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride,
-                              out=self._buffer(("cols", part), (r, K), dtype))
+                if kept:
+                    cols = self._buffer(("cols kept", ci), (r, K), dtype)
+                else:
+                    cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride,
+                                  out=self._buffer(("cols", part), (r, K), dtype))
                 dchunk = d2[c0 * rows : c1 * rows]
                 np.matmul(cols.T, dchunk, out=partials[ci])
                 if dx is not None:

@@ -196,17 +196,18 @@ def test_winograd_gradient_check(padding):
 
 
 def test_winograd_is_chosen_for_3x3_stride_1_with_enough_channels():
-    assert Conv2D(16, 32, 3, padding="same").uses_winograd()
-    assert not Conv2D(16, 32, 3, stride=2).uses_winograd()
-    assert not Conv2D(16, 32, 5).uses_winograd()
+    assert Conv2D(64, 128, 3, padding="same").uses_winograd()
+    assert not Conv2D(3, 32, 3, padding="same").uses_winograd()
+    assert not Conv2D(64, 32, 3, stride=2).uses_winograd()
+    assert not Conv2D(64, 32, 5).uses_winograd()
 
 
 def test_winograd_float32_close_to_float64(restore_threads):
     threads.set_num_threads(2)
     rng = np.random.default_rng(13)
-    x = rng.standard_normal((4, 16, 16, 16))
-    layer32 = Conv2D(16, 32, 3, padding="same")
-    layer64 = Conv2D(16, 32, 3, padding="same").astype(np.float64)
+    x = rng.standard_normal((4, 8, 8, 32))
+    layer32 = Conv2D(32, 16, 3, padding="same")
+    layer64 = Conv2D(32, 16, 3, padding="same").astype(np.float64)
     y32, y64 = layer32.forward(x.astype(np.float32)), layer64.forward(x)
     assert layer32.uses_winograd() and y32.dtype == np.float32
     np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
@@ -227,3 +228,47 @@ def test_first_layer_can_skip_the_input_gradient():
     layer.forward(x)
     assert layer.backward(dout) is None
     np.testing.assert_array_equal(layer.grads["W"], expected)
+
+
+def test_kept_columns_match_rebuilt_columns(monkeypatch):
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3, 6, 6, 3))
+    dout = rng.standard_normal((3, 6, 6, 4))
+    out = []
+    for keep_bytes in (0, 1 << 30):
+        monkeypatch.setattr(conv_module, "_KEEP_COLS_BYTES", keep_bytes)
+        layer = _layer(3, 4, 3, 1, "same")
+        layer.forward(x)
+        out.append((layer.backward(dout), layer.grads["W"].copy()))
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_model_training_step_skips_only_the_unused_input_gradient():
+    from engine import build_model
+
+    model = build_model("numpy-net1", input_shape=(8, 8, 1), num_classes=3, seed=0)
+    x = np.random.default_rng(16).standard_normal((2, 8, 8, 1)).astype(np.float32)
+    logits = model.forward(x, training=True)
+    assert model.backward(np.ones_like(logits)).shape == x.shape
+    grads = {name: g.copy() for name, _, g in model.parameters()}
+    model.forward(x, training=True)
+    assert model.backward(np.ones_like(logits), input_grad=False) is None
+    for name, _, g in model.parameters():
+        np.testing.assert_array_equal(g, grads[name])
+
+
+def test_single_image_inference_is_fast():
+    import time
+
+    from engine import build_model
+
+    model = build_model("numpy-net2", input_shape=(28, 28, 1), num_classes=10, seed=0)
+    x = np.zeros((1, 28, 28, 1), np.float32)
+    model.predict_proba(x)
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        model.predict_proba(x)
+        times.append(time.perf_counter() - start)
+    assert np.median(times) < 5e-3  # the canvas predicts while the user draws
