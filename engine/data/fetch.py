@@ -80,7 +80,7 @@ REMOTE_FILES: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
 }
 
 
-def _hasher(checksum: str):
+def _hasher(checksum: str) -> tuple[hashlib._Hash, str]:
     algorithm, _, expected = checksum.partition(":")
     if not expected:
         algorithm, expected = "sha256", checksum

@@ -21,7 +21,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 _GREY_MODES = {"1", "L", "P;L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def _pil():
+def _pil():  # -> the PIL.Image module
     from PIL import Image  # here, not at the top: only decoding files needs Pillow
 
     return Image

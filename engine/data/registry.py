@@ -87,7 +87,8 @@ def _locate_mnist(folder: Path) -> Found | None:
     return found
 
 
-def _idx_reader(name: str, classes: list[str], kind: str):
+def _idx_reader(name: str, classes: list[str], kind: str
+                ) -> Callable[[Found, Progress | None], Dataset]:
     def read(found: Found, progress: Progress | None = None) -> Dataset:
         if progress:
             progress(0, 0, f"reading {found.path}")

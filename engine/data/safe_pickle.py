@@ -112,7 +112,7 @@ def _reconstruct(subtype: object, shape: object, dtype: object) -> _Array:
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> object:
         if (module, name) in _RECONSTRUCT:
             return _reconstruct
         if (module, name) in _FROMBUFFER:
@@ -127,7 +127,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _bytes
         raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a dataset never holds")
 
-    def persistent_load(self, pid: object):
+    def persistent_load(self, pid: object) -> object:
         raise pickle.UnpicklingError("persistent references are not allowed")
 
 
