@@ -123,10 +123,11 @@ def _presets_for(dataset: str) -> list[dict]:
 
 
 def _recommended_settings(preset: dict, dataset: str) -> dict:
-    rec = dict(preset.get("recommended") or {})
-    # A preset may recommend per dataset: {"mnist": {...}, "fashion-mnist": {...}}.
-    if dataset in rec and isinstance(rec[dataset], dict):
-        rec = dict(rec[dataset])
+    block = preset.get("recommended") or {}
+    # Settings for all datasets, overridden by a per-dataset block: {"numtadb": {...}}.
+    rec = {k: v for k, v in block.items() if not isinstance(v, dict)}
+    if isinstance(block.get(dataset), dict):
+        rec.update(block[dataset])
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     return {k: v for k, v in rec.items() if k in known and k not in ("dataset", "arch")}
 

@@ -97,7 +97,9 @@ def test_recommended_config_uses_the_dataset_preset(name):
     config = recommended_config(name)
     preset = load_preset(config.arch)
     assert name in preset["datasets"]
-    for key, value in preset["recommended"].items():
+    block = preset["recommended"]
+    settings = {**block, **block.get(name, {})}  # a per-dataset block overrides
+    for key, value in settings.items():
         if hasattr(config, key):
             assert getattr(config, key) == value
     assert config_for(name) == config
