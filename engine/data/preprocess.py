@@ -99,18 +99,26 @@ def _drop_specks(mask: np.ndarray) -> np.ndarray:
 
 
 def _trim_frame(mask: np.ndarray) -> np.ndarray:
-    """Clear border lines of a scan: rows/columns near an edge that are almost entirely ink."""
+    """Clear the border lines of a scan: runs of rows/columns at an edge that are almost all
+    ink *and* are followed by paper. A stroke touching the edge (the bar of a tightly cropped
+    7) continues into the digit, so it is kept."""
     mask = mask.copy()
     for axis in (0, 1):
-        size = mask.shape[axis]
         fraction = mask.mean(axis=1 - axis)
+        size = len(fraction)
         limit = max(1, size // 8)
-        for index in list(range(limit)) + list(range(size - 1, size - 1 - limit, -1)):
-            if fraction[index] > 0.8:
-                if axis == 0:
-                    mask[index] = False
-                else:
-                    mask[:, index] = False
+        for order in (range(limit), range(size - 1, size - 1 - limit, -1)):
+            run = []
+            for index in order:
+                if fraction[index] > 0.8:
+                    run.append(index)
+                    continue
+                if run and fraction[index] < 0.05:
+                    if axis == 0:
+                        mask[run] = False
+                    else:
+                        mask[:, run] = False
+                break
     return mask
 
 

@@ -144,3 +144,11 @@ def test_big_photo_of_a_digit_matches_a_small_one():
     a, b = preprocess.digit_to_mnist(small), preprocess.digit_to_mnist(big)
     assert extent(a) == extent(b)
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 6
+
+
+def test_a_stroke_touching_the_edge_is_not_mistaken_for_a_frame():
+    img = np.full((60, 40), 230, np.uint8)
+    img[0:6, :] = 20  # the bar of a tightly cropped 7, along the whole top edge
+    img[:, 30:36] = 20  # its stem, down the right
+    h, w = extent(preprocess.digit_to_mnist(img))
+    assert h == 20 and w >= 12
