@@ -87,6 +87,7 @@ class DatasetCache:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp",
                                         dir=self.cache_dir))
+            tmp.chmod(0o755)  # mkdtemp makes it private; the arrays are not secret
             for k in _ARRAYS:
                 np.save(tmp / f"{k}.npy", np.ascontiguousarray(getattr(dataset, k)))
             # meta.json last: an entry without it is never read.
@@ -113,6 +114,8 @@ class DatasetCache:
             if old != keep:
                 # ignore_errors: another process may still have the old arrays mapped (Windows).
                 shutil.rmtree(old, ignore_errors=True)
+        for legacy in self.cache_dir.glob(f"{prefix}-{'?' * 20}.npz"):  # version 1 entries
+            legacy.unlink(missing_ok=True)
 
     def entries(self) -> list[Path]:
         """Cache entries present (for the `datasets` listing)."""
