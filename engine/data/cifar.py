@@ -9,6 +9,7 @@ restricted unpickler, which admits only those contents.
 from __future__ import annotations
 
 import tarfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def _read_members(path: Path) -> dict[str, bytes]:
                     handle = archive.extractfile(member)
                     if handle is not None:
                         found[base] = handle.read()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: not a readable tar archive ({exc})") from exc
     return found
 

@@ -98,3 +98,13 @@ def test_batches_are_preferred_over_the_jpg_zip(tmp_path):
     write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py", n=1)
     write_zip(tmp_path / "cifar10" / "cifar10-jpg.zip", {"x.txt": b""})
     assert data.locate("cifar10", tmp_path).format == "cifar-batches"
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.97])
+def test_truncated_tar_gz_names_the_file(tmp_path, cut):
+    path = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    write_cifar_tar(path, n=2)
+    data_bytes = path.read_bytes()
+    path.write_bytes(data_bytes[: int(len(data_bytes) * cut)])
+    with pytest.raises(DatasetError, match=r"cifar-10-python.tar.gz: not a (readable tar|CIFAR)"):
+        data.load("cifar10", data_dir=tmp_path, cache_dir=tmp_path / "cache")
