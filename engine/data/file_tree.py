@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -81,7 +82,7 @@ def open_tree(path: Path) -> Iterator[FileTree]:
         def read(rel: str) -> bytes:
             try:
                 return archive.read(rel)
-            except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error) as exc:
                 raise DatasetError(f"{path}!{rel}: cannot read from the zip ({exc})") from exc
 
         yield FileTree(sorted(files), dirs, read, str(path))

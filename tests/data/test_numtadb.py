@@ -132,3 +132,13 @@ def test_kaggle_zip_naming_a_missing_scan(tmp_path):
     write_zip(tmp_path / "numtadb" / "numta.zip", files)
     with pytest.raises(DatasetError, match=r"numta.zip/training-a.csv: names a00002.png"):
         data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_corrupt_array_zip(tmp_path):
+    write_numta_arrays(tmp_path / "numtadb", n=20)
+    path = tmp_path / "numtadb" / "numtaX_train.zip"
+    raw = bytearray(path.read_bytes())
+    raw[60:400] = bytes(340)  # inside the compressed member
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"numtaX_train.zip: not a readable NumPy array file"):
+        data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
