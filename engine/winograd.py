@@ -1,147 +1,162 @@
-"""Winograd F(2x2, 3x3): a 3x3 stride-1 convolution with 2.25x fewer multiplications.
+"""Winograd F(m x m, 3 x 3): 3x3 stride-1 convolution with far fewer multiplications.
 
-Each 2x2 block of output is computed from the 4x4 input tile under it (Lavin & Gray, 2015):
+Each m x m block of output is computed from the a x a input tile under it (a = m + 2),
+Lavin & Gray (2015):
 
-    Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A        per tile d (4x4) and filter g (3x3)
+    Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A        per tile d (a x a) and filter g (3 x 3)
 
 With U = G g G^T per (C_in, C_out) pair and V = B^T d B per (tile, C_in), the sum over input
-channels becomes 16 matrix products, one per position ξ of the 4x4 transformed tile:
-M[ξ] = V[ξ] @ U[ξ] with V[ξ] (tiles, C_in) and U[ξ] (C_in, C_out). Transforms need only adds.
+channels becomes a*a matrix products, one per position ξ of the transformed tile:
+M[ξ] = V[ξ] @ U[ξ], V[ξ] (tiles, C_in), U[ξ] (C_in, C_out). F(4x4, 3x3) needs 36 products
+per 16 outputs where a direct convolution needs 144: 4x fewer multiplications (F(2x2, 3x3):
+2.25x). The tile transforms are small linear maps; written as one BLAS product each with the
+Kronecker matrices kron(B^T, B^T) (a² x a²) and kron(A^T, A^T) (m² x a²), they run at matrix-
+product speed instead of as dozens of element-wise NumPy passes.
 
-The backward pass is the exact adjoint of these linear maps, reusing the same 16 products:
+Training uses the exact adjoints of the same linear maps:
 
-    Q   = A dY A^T                    (tiles, C_out) per ξ, from the 2x2 output-gradient tiles
+    Q   = kron(A, A) dY                  per tile, from the m x m output-gradient blocks
     dU  = V[ξ]^T @ Q[ξ]   ->  dW = G^T dU G
-    dV  = Q[ξ] @ U[ξ]^T   ->  dx += B dV B^T, overlapping 4x4 tiles added at stride 2
+    dV  = Q[ξ] @ U[ξ]^T   ->  dd = kron(B, B) dV, overlapping tiles added back at stride m
 
-Tensors use NHWC. A "tile buffer" is the zero-padded input (n, 2*Ty + 2, 2*Tx + 2, C) for
-Ty x Tx output tiles; the 4x4 tiles start at every even row and column. Transformed arrays
-are (4, 4, n, Ty, Tx, C): the first two axes index ξ = (row, column) of the 4x4 tile.
+Layouts: the "tile buffer" is the zero-padded input (n, m*(Ty + 1), m*(Tx + 1), C) for
+Ty x Tx output blocks (tile (ty, tx) starts at row m*ty, column m*tx); transformed arrays are
+(a, a, n, Ty, Tx, C) or, equivalently, (a*a, n*Ty*Tx, C).
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
-# G (4x3) maps a 3x3 filter to the 4x4 Winograd domain.
-G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-
-
-def tiles(out_h: int, out_w: int) -> tuple[int, int]:
-    """Number of 2x2 output tiles (Ty, Tx) covering an out_h x out_w output."""
-    return (out_h + 1) // 2, (out_w + 1) // 2
-
-
-def filter_transform(W: np.ndarray) -> np.ndarray:
-    """W: (3, 3, C_in, C_out) -> U: (16, C_in, C_out), U[ξ] = (G g G^T)[ξ] per channel pair."""
-    g = G.astype(W.dtype)
-    U = np.einsum("ai,ijcf,bj->abcf", g, W, g, optimize=True)
-    return np.ascontiguousarray(U.reshape(16, *W.shape[2:]))
-
-
-def filter_grad(dU: np.ndarray) -> np.ndarray:
-    """dU: (16, C_in, C_out) -> dW: (3, 3, C_in, C_out) (adjoint of :func:`filter_transform`)."""
-    g = G.astype(dU.dtype)
-    return np.einsum("ai,abcf,bj->ijcf", g, dU.reshape(4, 4, *dU.shape[1:]), g, optimize=True)
-
-
-def input_transform(xb: np.ndarray, V: np.ndarray, tmp: np.ndarray) -> None:
-    """V = B^T d B for every 4x4 tile of xb.
-
-    xb: (n, 2*Ty + 2, 2*Tx + 2, C) tile buffer; V: (4, 4, n, Ty, Tx, C) output;
-    tmp: (4, n, Ty, 2*Tx + 2, C) scratch for the row stage.
-    """
-    n, hb, wb, c = xb.shape
-    ty, tx = (hb - 2) // 2, (wb - 2) // 2
-    rows = xb.reshape(n, ty + 1, 2, wb, c)
-    x0, x1 = rows[:, :ty, 0], rows[:, :ty, 1]
-    x2, x3 = rows[:, 1:, 0], rows[:, 1:, 1]
-    # Rows: B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
-    np.subtract(x0, x2, out=tmp[0])
-    np.add(x1, x2, out=tmp[1])
-    np.subtract(x2, x1, out=tmp[2])
-    np.subtract(x1, x3, out=tmp[3])
-    cols = tmp.reshape(4, n, ty, tx + 1, 2, c)
-    c0, c1 = cols[:, :, :, :tx, 0], cols[:, :, :, :tx, 1]
-    c2, c3 = cols[:, :, :, 1:, 0], cols[:, :, :, 1:, 1]
-    np.subtract(c0, c2, out=V[:, 0])
-    np.add(c1, c2, out=V[:, 1])
-    np.subtract(c2, c1, out=V[:, 2])
-    np.subtract(c1, c3, out=V[:, 3])
+# The classical interpolation points 0, ±1, (±2 for m = 4) and infinity.
+_MATRICES = {
+    2: (
+        [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]],
+    ),
+    4: (
+        [
+            [4, 0, -5, 0, 1, 0],
+            [0, -4, -4, 1, 1, 0],
+            [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0],
+            [0, 2, -1, -2, 1, 0],
+            [0, 4, 0, -5, 0, 1],
+        ],
+        [
+            [1 / 4, 0, 0],
+            [-1 / 6, -1 / 6, -1 / 6],
+            [-1 / 6, 1 / 6, -1 / 6],
+            [1 / 24, 1 / 12, 1 / 6],
+            [1 / 24, -1 / 12, 1 / 6],
+            [0, 0, 1],
+        ],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    ),
+}
 
 
-def output_transform(M: np.ndarray, yb: np.ndarray, tmp: np.ndarray) -> None:
-    """yb = A^T M A, written tile by tile.
+class Plan:
+    """The transforms of F(m x m, 3 x 3) in one dtype. Use :func:`plan` to get a shared one."""
 
-    M: (4, 4, n, Ty, Tx, C_out); yb: (n, 2*Ty, 2*Tx, C_out) output (overwritten);
-    tmp: (2, 4, n, Ty, Tx, C_out) scratch. A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
-    """
-    np.add(M[0], M[1], out=tmp[0])
-    tmp[0] += M[2]
-    np.subtract(M[1], M[2], out=tmp[1])
-    tmp[1] -= M[3]
-    n, ty, tx, c = M.shape[2:]
-    # yb[n, 2*ty + a, 2*tx + b, c] as (a, n, ty, tx, c) views for b = 0 and 1.
-    y6 = yb.reshape(n, ty, 2, tx, 2, c)
-    out0 = y6[:, :, :, :, 0, :].transpose(2, 0, 1, 3, 4)
-    out1 = y6[:, :, :, :, 1, :].transpose(2, 0, 1, 3, 4)
-    np.add(tmp[:, 0], tmp[:, 1], out=out0)
-    out0 += tmp[:, 2]
-    np.subtract(tmp[:, 1], tmp[:, 2], out=out1)
-    out1 -= tmp[:, 3]
+    def __init__(self, m: int, dtype: np.dtype) -> None:
+        if m not in _MATRICES:
+            raise ValueError(f"Winograd output tile must be one of {sorted(_MATRICES)}, got {m!r}")
+        BT, G, AT = (np.array(a, dtype=np.float64) for a in _MATRICES[m])
+        self.m, self.a = m, m + 2
+        self.G = G.astype(dtype)
+        self.kin = np.kron(BT, BT).astype(dtype)  # (a², a²)
+        self.kin_t = np.ascontiguousarray(self.kin.T)
+        self.kout = np.kron(AT, AT).astype(dtype)  # (m², a²)
+        self.kout_t = np.ascontiguousarray(self.kout.T)
+
+    def tiles(self, out_h: int, out_w: int) -> tuple[int, int]:
+        """Number of m x m output blocks (Ty, Tx) covering an out_h x out_w output."""
+        return -(-out_h // self.m), -(-out_w // self.m)
+
+    def filter_transform(self, W: np.ndarray) -> np.ndarray:
+        """W: (3, 3, C_in, C_out) -> U: (a*a, C_in, C_out)."""
+        U = np.einsum("ai,ijcf,bj->abcf", self.G, W, self.G, optimize=True)
+        return np.ascontiguousarray(U.reshape(self.a * self.a, *W.shape[2:]))
+
+    def filter_grad(self, dU: np.ndarray) -> np.ndarray:
+        """dU: (a*a, C_in, C_out) -> dW: (3, 3, C_in, C_out) (adjoint of filter_transform)."""
+        dU4 = dU.reshape(self.a, self.a, *dU.shape[1:])
+        return np.einsum("ai,abcf,bj->ijcf", self.G, dU4, self.G, optimize=True)
+
+    def input_transform(self, xb: np.ndarray, D: np.ndarray, V: np.ndarray) -> None:
+        """V = B^T d B for every tile of the tile buffer.
+
+        xb: (n, m*(Ty+1), m*(Tx+1), C); D: (a, a, n, Ty, Tx, C) scratch (gathered tiles);
+        V: (a, a, n, Ty, Tx, C) output.
+        """
+        n, ty, tx, c = D.shape[2:]
+        sn, sh, sw, sc = xb.strides
+        m, a = self.m, self.a
+        view = as_strided(xb, (a, a, n, ty, tx, c), (sh, sw, sn, m * sh, m * sw, sc),
+                          writeable=False)
+        np.copyto(D, view)
+        np.matmul(self.kin, D.reshape(a * a, -1), out=V.reshape(a * a, -1))
+
+    def output_transform(self, M: np.ndarray, Y: np.ndarray) -> None:
+        """Y = A^T M A for every tile. M: (a*a, n*Ty*Tx, C_out) -> Y: (m, m, n, Ty, Tx, C_out)."""
+        np.matmul(self.kout, M.reshape(self.a * self.a, -1), out=Y.reshape(self.m * self.m, -1))
+
+    def scatter_output(self, Y: np.ndarray, b: np.ndarray, y: np.ndarray) -> None:
+        """y (n, Ho, Wo, C_out) = the blocks Y (m, m, n, Ty, Tx, C_out) put in place, plus b."""
+        m = self.m
+        n, ty, tx, c = Y.shape[2:]
+        blocks = Y.transpose(2, 3, 0, 4, 1, 5)  # (n, Ty, m, Tx, m, C_out)
+        if y.shape[1:3] == (m * ty, m * tx):
+            np.add(blocks, b, out=y.reshape(n, ty, m, tx, m, c))
+        else:
+            full = blocks.reshape(n, m * ty, m * tx, c)
+            np.add(full[:, : y.shape[1], : y.shape[2]], b, out=y)
+
+    def gather_grad_output(self, dy: np.ndarray, dYt: np.ndarray, pad: np.ndarray | None) -> None:
+        """dYt (m, m, n, Ty, Tx, C_out) = the m x m blocks of dy (n, Ho, Wo, C_out).
+
+        ``pad`` is an (n, m*Ty, m*Tx, C_out) scratch buffer, needed when the blocks overhang.
+        """
+        m = self.m
+        n, ty, tx, c = dYt.shape[2:]
+        if dy.shape[1:3] != (m * ty, m * tx):
+            pad.fill(0)
+            pad[:, : dy.shape[1], : dy.shape[2]] = dy
+            dy = pad
+        np.copyto(dYt, dy.reshape(n, ty, m, tx, m, c).transpose(2, 4, 0, 1, 3, 5))
+
+    def grad_output_transform(self, dYt: np.ndarray, Q: np.ndarray) -> None:
+        """Q = A dY A^T per tile. dYt: (m, m, n, Ty, Tx, C_out) -> Q: (a*a, n*Ty*Tx, C_out)."""
+        np.matmul(self.kout_t, dYt.reshape(self.m * self.m, -1), out=Q.reshape(self.a**2, -1))
+
+    def input_grad_transform(self, dV: np.ndarray, dD: np.ndarray) -> None:
+        """dD = B dV B^T per tile, both (a*a, n*Ty*Tx, C_in) (adjoint of the input transform)."""
+        np.matmul(self.kin_t, dV.reshape(self.a**2, -1), out=dD.reshape(self.a**2, -1))
+
+    def scatter_add_tiles(self, dD: np.ndarray, dxb: np.ndarray) -> None:
+        """dxb (n, m*(Ty+1), m*(Tx+1), C) = overlap-add of the tiles dD (a, a, n, Ty, Tx, C).
+
+        Tile (ty, tx) position (i, j) lands on row m*ty + i, column m*tx + j. Split
+        i = m*qi + ri: each quadrant (qi, qj) is one strided add.
+        """
+        m, a = self.m, self.a
+        n, ty, tx, c = dD.shape[2:]
+        d6 = dxb.reshape(n, ty + 1, m, tx + 1, m, c)
+        dxb.fill(0)
+        for qi, rows in ((0, slice(0, m)), (1, slice(m, a))):
+            for qj, cols in ((0, slice(0, m)), (1, slice(m, a))):
+                block = dD[rows, cols]  # (ri, rj, n, Ty, Tx, C)
+                ri, rj = block.shape[:2]
+                target = d6[:, qi : qi + ty, :ri, qj : qj + tx, :rj, :]
+                target += block.transpose(2, 3, 0, 4, 1, 5)
 
 
-def grad_output_transform(dyb: np.ndarray, Q: np.ndarray, tmp: np.ndarray) -> None:
-    """Q = A dY A^T for every 2x2 tile of the output gradient (adjoint of the output transform).
-
-    dyb: (n, 2*Ty, 2*Tx, C_out); Q: (4, 4, n, Ty, Tx, C_out) output;
-    tmp: (4, n, Ty, 2*Tx, C_out) scratch. A = [[1, 0], [1, 1], [1, -1], [0, -1]].
-    """
-    n, hb, wb, c = dyb.shape
-    ty, tx = hb // 2, wb // 2
-    rows = dyb.reshape(n, ty, 2, wb, c)
-    y0, y1 = rows[:, :, 0], rows[:, :, 1]
-    tmp[0] = y0
-    np.add(y0, y1, out=tmp[1])
-    np.subtract(y0, y1, out=tmp[2])
-    np.negative(y1, out=tmp[3])
-    cols = tmp.reshape(4, n, ty, tx, 2, c)
-    c0, c1 = cols[:, :, :, :, 0], cols[:, :, :, :, 1]
-    Q[:, 0] = c0
-    np.add(c0, c1, out=Q[:, 1])
-    np.subtract(c0, c1, out=Q[:, 2])
-    np.negative(c1, out=Q[:, 3])
-
-
-def input_grad_transform(dV: np.ndarray, dxb: np.ndarray, tmp: np.ndarray) -> None:
-    """dxb = sum over tiles of B dV B^T, tiles overlapping at stride 2 (adjoint of input_transform).
-
-    dV: (4, 4, n, Ty, Tx, C) (overwritten as scratch); dxb: (n, 2*Ty + 2, 2*Tx + 2, C) output
-    (overwritten); tmp: (4, 4, n, Ty, Tx, C) scratch.
-    B = [[1, 0, 0, 0], [0, 1, -1, 1], [-1, 1, 1, 0], [0, 0, 0, -1]].
-    """
-    # Rows.
-    R = tmp
-    R[0] = dV[0]
-    np.subtract(dV[1], dV[2], out=R[1])
-    R[1] += dV[3]
-    np.add(dV[1], dV[2], out=R[2])
-    R[2] -= dV[0]
-    np.negative(dV[3], out=R[3])
-    # Columns, into dV's memory (no longer needed).
-    D = dV
-    D[:, 0] = R[:, 0]
-    np.subtract(R[:, 1], R[:, 2], out=D[:, 1])
-    D[:, 1] += R[:, 3]
-    np.add(R[:, 1], R[:, 2], out=D[:, 2])
-    D[:, 2] -= R[:, 0]
-    np.negative(R[:, 3], out=D[:, 3])
-    # Scatter: tile (ty, tx) position (i, j) lands on row 2*ty + i, column 2*tx + j. Split
-    # i = 2*qi + ri and j = 2*qj + rj: each quadrant (qi, qj) is one strided add.
-    n, ty, tx, c = dV.shape[2:]
-    d6 = dxb.reshape(n, ty + 1, 2, tx + 1, 2, c)
-    dxb.fill(0)
-    for qi in (0, 1):
-        for qj in (0, 1):
-            block = D[2 * qi : 2 * qi + 2, 2 * qj : 2 * qj + 2]  # (ri, rj, n, ty, tx, c)
-            d6[:, qi : qi + ty, :, qj : qj + tx, :, :] += block.transpose(2, 3, 0, 4, 1, 5)
+@cache
+def plan(m: int, dtype: str) -> Plan:
+    """The shared :class:`Plan` for output tile m and a dtype name ("float32", "float64")."""
+    return Plan(m, np.dtype(dtype))

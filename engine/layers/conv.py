@@ -34,7 +34,9 @@ _CHUNK_BYTES = 2 << 20
 _FILTER_GROUP = 16
 # Winograd pays off once the 16 products per tile are big enough; below this many input
 # channels the im2col path is used (measured with python -m engine.bench).
-_WINOGRAD_MIN_CHANNELS = 32
+_WINOGRAD_MIN_CHANNELS = 8
+# Output block of the Winograd transform: F(4x4, 3x3) (4x fewer multiplications than direct).
+_WINOGRAD_TILE = 4
 # im2col columns up to this size are kept from forward to backward rather than rebuilt.
 _KEEP_COLS_BYTES = 16 << 20
 
@@ -268,47 +270,35 @@ class Conv2D(Layer):
         threads.parallel_map(task, threads.split_range(len(groups), threads.get_num_threads()))
         return ("filters", xp)
 
-    def _winograd_chunks(self, n: int, ty: int, tx: int, dtype: np.dtype) -> list:
-        per_image = 16 * ty * tx * (self.in_channels + self.out_channels) * dtype.itemsize
-        return self._chunks(n, per_image)
-
-    def _tile_buffer(self, x: np.ndarray, role: str, ty: int, tx: int) -> np.ndarray:
-        """x zero-padded into a persistent column-split Winograd tile buffer (see winograd)."""
-        n, c = x.shape[0], x.shape[3]
-        shape = (n, 2 * ty + 2, 2, tx + 1, c)
-        key = ("tiles", role)
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != x.dtype:
-            buf = np.zeros(shape, x.dtype)
-            self._buffers[key] = buf
-        winograd.split_columns(x, buf, self.pads[0], self.pads[2])
-        return buf
+    def _winograd_plan(self, dtype: np.dtype) -> winograd.Plan:
+        return winograd.plan(_WINOGRAD_TILE, np.dtype(dtype).name)
 
     def _forward_winograd(self, x: np.ndarray, y: np.ndarray, role: str) -> tuple:
-        """Winograd F(2x2, 3x3) path, each thread its own chunks of images."""
+        """Winograd F(m x m, 3 x 3) path, each thread its own chunks of images."""
         W, b = self.params["W"], self.params["b"]
         n, ho, wo, cout = y.shape
         cin, dtype = self.in_channels, W.dtype
-        ty, tx = winograd.tiles(ho, wo)
-        xs = self._tile_buffer(x, role, ty, tx)
-        U = winograd.filter_transform(W)
-        chunks = self._winograd_chunks(n, ty, tx, dtype)
+        plan = self._winograd_plan(dtype)
+        m, a2 = plan.m, plan.a * plan.a
+        ty, tx = plan.tiles(ho, wo)
+        xb = self._pad(x, role, (n, m * (ty + 1), m * (tx + 1), cin))
+        U = plan.filter_transform(W)
+        chunks = self._chunks(n, a2 * ty * tx * (2 * cin + cout) * dtype.itemsize)
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
-                m = c1 - c0
+                tiles = (c1 - c0, ty, tx)
+                D = self._buffer(("D", part), (plan.a, plan.a, *tiles, cin), dtype)
                 # In training, each chunk's V is kept for the backward pass.
                 key = ("V", part) if role == "eval" else ("V kept", ci)
-                V = self._buffer(key, (4, 4, m, ty, tx, cin), dtype)
-                tmp = self._buffer(("tin", part), (4, m, ty, 2, tx + 1, cin), dtype)
-                winograd.input_transform(xs[c0:c1], V, tmp)
-                M = self._buffer(("M", part), (4, 4, m, ty, tx, cout), dtype)
-                np.matmul(V.reshape(16, -1, cin), U, out=M.reshape(16, -1, cout))
-                Y = self._buffer(("Y", part), (2, 2, m, ty, tx, cout), dtype)
-                out_tmp = self._buffer(("tout", part), (2, 4, m, ty, tx, cout), dtype)
-                winograd.output_transform(M, Y, out_tmp)
-                winograd.scatter_output(Y, y[c0:c1], b)
+                V = self._buffer(key, (plan.a, plan.a, *tiles, cin), dtype)
+                plan.input_transform(xb[c0:c1], D, V)
+                M = self._buffer(("M", part), (a2, math.prod(tiles), cout), dtype)
+                np.matmul(V.reshape(a2, -1, cin), U, out=M)
+                Y = self._buffer(("Y", part), (m, m, *tiles, cout), dtype)
+                plan.output_transform(M, Y)
+                plan.scatter_output(Y, b, y[c0:c1])
 
         self._run_parts(task, len(chunks))
         return ("winograd", chunks, U)
@@ -413,32 +403,38 @@ class Conv2D(Layer):
         _, chunks, U = state
         ho, wo, cout = dout.shape[1:]
         cin, dtype = self.in_channels, dout.dtype
-        ty, tx = winograd.tiles(ho, wo)
+        plan = self._winograd_plan(dtype)
+        m, a2 = plan.m, plan.a * plan.a
+        ty, tx = plan.tiles(ho, wo)
         top, _, left, _ = self.pads
         UT = np.ascontiguousarray(U.transpose(0, 2, 1))
-        partials = self._buffer(("dU",), (len(chunks), 16, cin, cout), dtype)
+        partials = self._buffer(("dU",), (len(chunks), a2, cin, cout), dtype)
+        overhang = (ho, wo) != (m * ty, m * tx)
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
-                m = c1 - c0
-                V = self._buffer(("V kept", ci), (4, 4, m, ty, tx, cin), dtype)
-                dys = self._buffer(("dys", part), (m, 2 * ty, 2, tx, cout), dtype)
-                winograd.split_grad_output(dout[c0:c1], dys)
-                Q = self._buffer(("Q", part), (4, 4, m, ty, tx, cout), dtype)
-                qtmp = self._buffer(("tq", part), (4, m, ty, 2, tx, cout), dtype)
-                winograd.grad_output_transform(dys, Q, qtmp)
-                V16, Q16 = V.reshape(16, -1, cin), Q.reshape(16, -1, cout)
-                np.matmul(V16.transpose(0, 2, 1), Q16, out=partials[ci])
+                tiles = (c1 - c0, ty, tx)
+                V = self._buffer(("V kept", ci), (a2, math.prod(tiles), cin), dtype)
+                dYt = self._buffer(("dYt", part), (m, m, *tiles, cout), dtype)
+                pad = self._buffer(("dy pad", part), (c1 - c0, m * ty, m * tx, cout), dtype) \
+                    if overhang else None
+                plan.gather_grad_output(dout[c0:c1], dYt, pad)
+                Q = self._buffer(("Q", part), (a2, math.prod(tiles), cout), dtype)
+                plan.grad_output_transform(dYt, Q)
+                np.matmul(V.transpose(0, 2, 1), Q, out=partials[ci])
                 if dx is not None:
-                    np.matmul(Q16, UT, out=V16)  # dV, in V's memory
-                    dxs = self._buffer(("dxs", part), (m, 2 * ty + 2, 2, tx + 1, cin), dtype)
-                    dtmp = self._buffer(("dtmp", part), V.shape, dtype)
-                    winograd.input_grad_transform(V, dxs, dtmp)
-                    winograd.merge_columns(dxs, dx[c0:c1], top, left)
+                    dV = self._buffer(("D", part), V.shape, dtype)
+                    np.matmul(Q, UT, out=dV)
+                    plan.input_grad_transform(dV, V)  # V's memory is free now
+                    dxb = self._buffer(("dxb", part), (c1 - c0, m * (ty + 1), m * (tx + 1), cin),
+                                       dtype)
+                    plan.scatter_add_tiles(V.reshape(plan.a, plan.a, *tiles, cin), dxb)
+                    h, w = dx.shape[1:3]
+                    dx[c0:c1] = dxb[:, top : top + h, left : left + w]
 
         self._run_parts(task, len(chunks))
-        self.grads["W"][...] = winograd.filter_grad(partials.sum(axis=0))
+        self.grads["W"][...] = plan.filter_grad(partials.sum(axis=0))
 
     def __repr__(self) -> str:
         k = self.kernel_size

@@ -162,12 +162,14 @@ def test_init_validation(kwargs, message):
         Conv2D(**args)
 
 
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize(
     ("shape", "padding"),
-    [((2, 6, 6, 8), "same"), ((1, 7, 5, 3), "same"), ((3, 6, 9, 9), "valid"), ((2, 5, 5, 2), 2)],
+    [((2, 8, 8, 8), "same"), ((1, 7, 5, 3), "same"), ((3, 6, 9, 9), "valid"), ((2, 5, 5, 2), 2)],
 )
-def test_winograd_matches_reference_and_im2col(shape, padding, monkeypatch):
+def test_winograd_matches_reference_and_im2col(tile, shape, padding, monkeypatch):
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 4000)  # several chunks
+    monkeypatch.setattr(conv_module, "_WINOGRAD_TILE", tile)
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
     out = {}
@@ -186,8 +188,10 @@ def test_winograd_matches_reference_and_im2col(shape, padding, monkeypatch):
         np.testing.assert_allclose(fast, general, atol=1e-12)
 
 
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("padding", ["same", 1, "valid"])
-def test_winograd_gradient_check(padding):
+def test_winograd_gradient_check(padding, tile, monkeypatch):
+    monkeypatch.setattr(conv_module, "_WINOGRAD_TILE", tile)
     layer = _layer(3, 2, 3, 1, padding, seed=11)
     layer.algorithm = "winograd"
     x = np.random.default_rng(12).standard_normal((1, 5, 7, 3))
