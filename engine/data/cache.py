@@ -21,7 +21,7 @@ import numpy as np
 from engine.data.dataset import Dataset
 
 # Bump when a loader changes what it produces, so stale caches are ignored.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 

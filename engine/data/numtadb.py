@@ -7,7 +7,8 @@
   MNIST-style digit preprocessing. Testing folders whose CSV has a ``digit`` column form the
   test split.
 * The 28x28 arrays release: ``numtaX_train.zip``/``.npy`` (uint8 (N, 28, 28), values 0..20,
-  white digit on black) and ``numtaY_train.zip``/``.npy`` (float32 one-hot (N, 10)).
+  white digit on black) and ``numtaY_train.zip``/``.npy`` (float32 one-hot (N, 10)). Scaled to
+  0..255 and passed through the same MNIST-style digit preprocessing as the scans.
 
 Neither the arrays release nor an unlabelled Kaggle test set has test labels, so then a
 deterministic stratified 20 % of the training images (seed 0) is held out as the test split:
@@ -153,7 +154,10 @@ def read_arrays(x_path: Path, y_path: Path) -> Dataset:
     if top <= 0:
         raise DatasetError(f"{x_path}: every pixel is zero")
     x = np.clip(np.rint(x.astype(np.float32) * (255.0 / top)), 0, 255).astype(np.uint8)
-    x_train, y_train, x_test, y_test = _held_out(x[..., None], y)
+    # Its digits fill ~11 of 28 pixels; the app's digit preprocessing (scans, the canvas) makes
+    # MNIST's 20-pixel box, so the arrays go through the same preprocessing as everything else.
+    x = np.stack([digit_to_mnist(image) for image in x])
+    x_train, y_train, x_test, y_test = _held_out(x, y)
     return Dataset("numtadb", x_train, y_train, x_test, y_test, list(CLASS_NAMES), "digits",
                    str(x_path.parent), ascii_names=list(ASCII_NAMES), notes=_split_note(len(y)))
 

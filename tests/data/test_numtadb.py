@@ -8,6 +8,7 @@ import pytest
 from engine import data
 from engine.data import numtadb
 from engine.data.errors import DatasetError
+from engine.data.preprocess import digit_to_mnist
 from tests.data.fixtures import write_numta_arrays, write_numta_kaggle, write_zip
 
 KAGGLE = {"training-a": 10, "training-b": 10, "testing-a": 5}
@@ -68,10 +69,11 @@ def test_arrays_release_scaled_and_split(tmp_path, zipped):
     assert len(ds.y_train) == 40 and len(ds.y_test) == 10
     assert np.bincount(ds.y_test).tolist() == [1] * 10
     assert ds.x_train.max() == 255 and ds.x_train.dtype == np.uint8
-    # the split is deterministic and the pixels are x * 255 / 20
+    # the split is deterministic and the pixels are x * 255 / 20, digit-preprocessed like scans
     again = numtadb.read_arrays(*data.locate("numtadb", tmp_path).files)
     np.testing.assert_array_equal(again.y_test, ds.y_test)
-    expected = np.rint(x.astype(np.float32) * 255 / 20).astype(np.uint8)
+    scaled = np.rint(x.astype(np.float32) * 255 / 20).astype(np.uint8)
+    expected = [digit_to_mnist(img) for img in scaled]
     rows = {tuple(img.ravel()) for img in expected}
     assert all(tuple(img.ravel()) in rows for img in ds.x_test)
 
