@@ -35,6 +35,8 @@ _FILTER_GROUP = 16
 # Winograd pays off once the 16 products per tile are big enough; below this many input
 # channels the im2col path is used (measured with python -m engine.bench).
 _WINOGRAD_MIN_CHANNELS = 8
+# Winograd prefers larger chunks: bigger products, fewer per-chunk weight-gradient partials.
+_WINOGRAD_CHUNK_BYTES = 8 << 20
 # Output block of the Winograd transform: F(4x4, 3x3) (4x fewer multiplications than direct).
 _WINOGRAD_TILE = 4
 # im2col columns up to this size are kept from forward to backward rather than rebuilt.
@@ -182,13 +184,14 @@ class Conv2D(Layer):
         buf[:, top : top + h, left : left + w, :] = x
         return buf
 
-    def _chunks(self, n: int, per_image: int) -> list[tuple[int, int]]:
+    def _chunks(self, n: int, per_image: int, target: int | None = None) -> list[tuple[int, int]]:
         """Fixed (start, stop) chunks of the batch, independent of the thread count.
 
-        About ``_CHUNK_BYTES`` of work arrays each; their number is rounded up to a multiple
-        of 6 so that 1, 2 or 3 threads get equal shares.
+        About ``target`` (default ``_CHUNK_BYTES``) bytes of work arrays each; their number
+        is rounded up to a multiple of 6 so that 1, 2 or 3 threads get equal shares.
         """
-        count = -(-n // max(1, _CHUNK_BYTES // max(per_image, 1)))
+        target = _CHUNK_BYTES if target is None else target
+        count = -(-n // max(1, target // max(per_image, 1)))
         if count > 1:
             count = min(n, -(-count // 6) * 6)
         return threads.split_range(n, count)
@@ -283,7 +286,8 @@ class Conv2D(Layer):
         ty, tx = plan.tiles(ho, wo)
         xb = self._pad(x, role, (n, m * (ty + 1), m * (tx + 1), cin))
         U = plan.filter_transform(W)
-        chunks = self._chunks(n, a2 * ty * tx * (2 * cin + cout) * dtype.itemsize)
+        per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
+        chunks = self._chunks(n, per_image, _WINOGRAD_CHUNK_BYTES)
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):

@@ -63,6 +63,7 @@ def test_matches_loop_reference(kernel, stride, padding, shape):
 def test_identical_for_any_thread_count(mode, algorithm, padding, restore_threads, monkeypatch):
     # Small chunks, so that a batch of 7 is cut into several and shared unevenly.
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2000)
+    monkeypatch.setattr(conv_module, "_WINOGRAD_CHUNK_BYTES", 20000)
     rng = np.random.default_rng(3)
     # 40 filters and 8 * 9 = 72 column rows: several filter groups in the "filters" mode too.
     x = rng.standard_normal((7, 6, 6, 8)).astype(np.float32)
@@ -169,6 +170,7 @@ def test_init_validation(kwargs, message):
 )
 def test_winograd_matches_reference_and_im2col(tile, shape, padding, monkeypatch):
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 4000)  # several chunks
+    monkeypatch.setattr(conv_module, "_WINOGRAD_CHUNK_BYTES", 20000)
     monkeypatch.setattr(conv_module, "_WINOGRAD_TILE", tile)
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
