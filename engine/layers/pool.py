@@ -10,7 +10,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from engine import threads
 from engine.layers.base import Layer
+
+# Below this many input elements a pool runs on the calling thread only.
+_PARALLEL_MIN_SIZE = 1 << 16
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -27,6 +31,13 @@ def _blocks(x: np.ndarray, ho: int, wo: int, p: int) -> np.ndarray:
     sn, sh, sw, sc = x.strides
     shape = (x.shape[0], ho, p, wo, p, x.shape[3])
     return as_strided(x, shape, (sn, p * sh, sh, p * sw, sw, sc), writeable=x.flags.writeable)
+
+
+def _in_parallel(part, x: np.ndarray) -> None:
+    """Run part(i0, i1) over the batch of x, split across the engine's threads when large."""
+    n = x.shape[0]
+    pieces = 1 if x.size < _PARALLEL_MIN_SIZE else threads.get_num_threads()
+    threads.parallel_map(part, threads.split_range(n, pieces))
 
 
 class _Pool2D(Layer):
@@ -99,16 +110,22 @@ class MaxPool2D(_Pool2D):
         Columns first (within each row of a window), then rows: the winner is the first
         maximum in row-major order, and backward needs just two selections.
         """
+        n, c = x.shape[0], x.shape[3]
+        y = np.empty((n, ho, wo, c), x.dtype)
+        left_wins = np.empty((n, ho, 2, wo, c), bool) if training else None
+        top_wins = np.empty((n, ho, wo, c), bool) if training else None
         b = _blocks(x, ho, wo, 2)  # (N, Ho, 2, Wo, 2, C)
-        left, right = b[:, :, :, :, 0], b[:, :, :, :, 1]
-        row_max = np.maximum(left, right)  # (N, Ho, 2, Wo, C)
-        y = np.maximum(row_max[:, :, 0], row_max[:, :, 1])
-        if training:
-            left_wins = np.greater_equal(left, right)
-            top_wins = np.greater_equal(row_max[:, :, 0], row_max[:, :, 1])
-            self._cache = ("pairs", x.shape, x.dtype, left_wins, top_wins)
-        else:
-            self._cache = None
+
+        def part(i0: int, i1: int) -> None:
+            left, right = b[i0:i1, :, :, :, 0], b[i0:i1, :, :, :, 1]
+            row_max = np.maximum(left, right)  # (n, Ho, 2, Wo, C)
+            np.maximum(row_max[:, :, 0], row_max[:, :, 1], out=y[i0:i1])
+            if training:
+                np.greater_equal(left, right, out=left_wins[i0:i1])
+                np.greater_equal(row_max[:, :, 0], row_max[:, :, 1], out=top_wins[i0:i1])
+
+        _in_parallel(part, x)
+        self._cache = ("pairs", x.shape, x.dtype, left_wins, top_wins) if training else None
         return y
 
     def _max_by_offsets(self, x: np.ndarray, ho: int, wo: int) -> np.ndarray:
@@ -148,15 +165,19 @@ class MaxPool2D(_Pool2D):
         _, shape, dtype, left_wins, top_wins = self._cache
         self._cache = None
         dout = np.asarray(dout, dtype=dtype)
-        n, ho, wo, c = dout.shape
+        ho, wo, c = dout.shape[1:]
         covers_all = shape[1] == 2 * ho and shape[2] == 2 * wo
         dx = np.empty(shape, dtype) if covers_all else np.zeros(shape, dtype)
-        rows = np.empty((n, ho, 2, wo, c), dtype)  # the gradient reaching each window row
-        np.multiply(dout, top_wins, out=rows[:, :, 0])
-        np.subtract(dout, rows[:, :, 0], out=rows[:, :, 1])
         b = _blocks(dx, ho, wo, 2)
-        np.multiply(rows, left_wins, out=b[:, :, :, :, 0])
-        np.subtract(rows, b[:, :, :, :, 0], out=b[:, :, :, :, 1])
+
+        def part(i0: int, i1: int) -> None:
+            rows = np.empty((i1 - i0, ho, 2, wo, c), dtype)  # gradient reaching each window row
+            np.multiply(dout[i0:i1], top_wins[i0:i1], out=rows[:, :, 0])
+            np.subtract(dout[i0:i1], rows[:, :, 0], out=rows[:, :, 1])
+            np.multiply(rows, left_wins[i0:i1], out=b[i0:i1, :, :, :, 0])
+            np.subtract(rows, b[i0:i1, :, :, :, 0], out=b[i0:i1, :, :, :, 1])
+
+        _in_parallel(part, dx)
         return dx
 
     def _offsets_pair(self, x: np.ndarray, dx: np.ndarray, ho: int, wo: int):
