@@ -103,11 +103,11 @@ def torch_step(spec: list[dict], x: np.ndarray, y: np.ndarray, num_classes: int)
     return step
 
 
-def _time(step: Callable[[], None], steps: int) -> float:
-    start = time.perf_counter()
+def _time(step: Callable[[], None], steps: int, clock: Callable[[], float]) -> float:
+    start = clock()
     for _ in range(steps):
         step()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def _peak_bytes(step: Callable[[], None]) -> int:
@@ -136,6 +136,8 @@ def bench_arch(name: str, args: argparse.Namespace, out=sys.stdout) -> dict[str,
     step = engine_step(model, SGD(model, lr=0.01, momentum=0.9), x, y)
     tstep = None if args.no_torch else torch_step(model.spec, x, y, 10)
     torch_mod = sys.modules.get("torch")
+    # "cpu" counts the process's CPU seconds: with --threads 1 it is immune to other load.
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for _ in range(args.warmup):
         step()
         if tstep is not None:
@@ -143,10 +145,10 @@ def bench_arch(name: str, args: argparse.Namespace, out=sys.stdout) -> dict[str,
     ours, theirs = [], []
     model.reset_timings()
     for _ in range(args.runs):
-        ours.append(n * args.steps / _time(step, args.steps))
+        ours.append(n * args.steps / _time(step, args.steps, clock))
         if tstep is not None:
             torch_mod.set_num_threads(threads.get_num_threads())
-            theirs.append(n * args.steps / _time(tstep, args.steps))
+            theirs.append(n * args.steps / _time(tstep, args.steps, clock))
     timed_steps = args.runs * args.steps
     peak = _peak_bytes(step)
 
@@ -200,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--conv-algorithm", choices=["auto", "im2col", "winograd"], default="auto",
                         help="force one convolution algorithm (default: each layer's choice)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time (default) or process CPU time (fair on a loaded machine "
+                             "with --threads 1)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -208,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "both":
         modes = list(threads.PARALLEL_MODES)
     print(f"engine threads: {threads.get_num_threads()}, batch {args.batch}, float32, "
-          f"32x32x3 input, {args.runs} runs x {args.steps} steps", flush=True)
+          f"32x32x3 input, {args.runs} runs x {args.steps} steps, {args.clock} clock", flush=True)
     coretype = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
     print(f"OPENBLAS_CORETYPE={coretype}; BLAS: {_blas_info()}")
     try:
