@@ -322,13 +322,18 @@ class Conv2D(Layer):
         dout = np.ascontiguousarray(dout, dtype=dtype)
         dx = np.empty(x_shape, dtype) if self.needs_input_grad else None
         kind = state[0]
-        if kind == "winograd":
-            self._backward_winograd(state, dout, dx)
-        elif kind == "filters":
+        if kind == "filters":
             self._backward_filters(state, dout, dx)
+            np.sum(dout.reshape(-1, self.out_channels), axis=0, out=self.grads["b"])
+            return dx
+        # Per-chunk bias-gradient sums, taken while each chunk of dout is in cache.
+        bias_partials = self._buffer(("db",), (len(state[1 if kind == "winograd" else 2]),
+                                              self.out_channels), dtype)
+        if kind == "winograd":
+            self._backward_winograd(state, dout, dx, bias_partials)
         else:
-            self._backward_batch(state, dout, dx)
-        np.sum(dout.reshape(-1, self.out_channels), axis=0, out=self.grads["b"])
+            self._backward_batch(state, dout, dx, bias_partials)
+        np.sum(bias_partials, axis=0, out=self.grads["b"])
         return dx
 
     def _col2im_chunk(self, part, c0: int, c1: int, dslabs: np.ndarray, xp_shape, dx) -> None:
@@ -344,7 +349,8 @@ class Conv2D(Layer):
             col2im_slabs(dslabs, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride,
                          out=dx[c0:c1])
 
-    def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
+    def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None,
+                        bias_partials: np.ndarray) -> None:
         _, xp, chunks, kept = state
         W = self.params["W"]
         cout, dtype = self.out_channels, W.dtype
@@ -366,6 +372,7 @@ class Conv2D(Layer):
                                   out=self._buffer(("cols", part), (r, K), dtype))
                 dchunk = d2[c0 * rows : c1 * rows]
                 np.matmul(cols.T, dchunk, out=partials[ci])
+                np.sum(dchunk, axis=0, out=bias_partials[ci])
                 if dx is not None:
                     dslabs = self._buffer(("dcols", part), (len(W_slabs), r, self.in_channels),
                                           dtype)
@@ -403,7 +410,8 @@ class Conv2D(Layer):
         if dx is not None:
             self._col2im_chunk("all", 0, len(dx), dslabs, xp.shape, dx)
 
-    def _backward_winograd(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
+    def _backward_winograd(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None,
+                           bias_partials: np.ndarray) -> None:
         _, chunks, U = state
         ho, wo, cout = dout.shape[1:]
         cin, dtype = self.in_channels, dout.dtype
@@ -424,6 +432,7 @@ class Conv2D(Layer):
                 pad = self._buffer(("dy pad", part), (c1 - c0, m * ty, m * tx, cout), dtype) \
                     if overhang else None
                 plan.gather_grad_output(dout[c0:c1], dYt, pad)
+                np.sum(dout[c0:c1].reshape(-1, cout), axis=0, out=bias_partials[ci])
                 Q = self._buffer(("Q", part), (a2, math.prod(tiles), cout), dtype)
                 plan.grad_output_transform(dYt, Q)
                 np.matmul(V.transpose(0, 2, 1), Q, out=partials[ci])
