@@ -1,19 +1,25 @@
-"""2-D convolution over NHWC tensors: im2col + one BLAS matrix product per chunk of images.
+"""2-D convolution over NHWC tensors, as matrix products on the engine's thread pool.
 
-Forward, for weights W of shape (kh, kw, C_in, C_out) reshaped to Wm (kh*kw*C_in, C_out):
+Two algorithms, checked against each other and a loop reference in the tests:
+
+im2col (any kernel, stride, padding), for weights W (kh, kw, C_in, C_out) as
+Wm (kh*kw*C_in, C_out):
 
     cols = im2col(pad(x))            (N*Ho*Wo, kh*kw*C_in)
     y    = cols @ Wm + b             (N*Ho*Wo, C_out) -> (N, Ho, Wo, C_out)
+    dW   = cols.T @ dy               dx = col2im(dy @ W per kernel offset), cropped
+    db   = sum of dy over (N, Ho, Wo)
 
-Backward:
-
-    dW    = cols.T @ dy              dx = col2im(dy @ Wm.T), cropped to the unpadded input
-    db    = sum of dy over (N, Ho, Wo)
+Winograd F(4x4, 3x3) (3x3, stride 1, at least ``_WINOGRAD_MIN_CHANNELS`` input channels):
+4x fewer multiplications, see ``engine.winograd``.
 
 Work is split across the engine's thread pool (``engine.threads``), either by batch (each
-thread its own images; the default, faster here) or by filter batches. The batch is always
-cut into the same fixed chunks whatever the thread count, and per-chunk weight gradients are
-summed in chunk order, so results are bit-for-bit identical for any number of threads.
+thread its own chunks of images; the default, measured faster) or, for im2col, by batches of
+filters. The batch is always cut into the same fixed chunks whatever the thread count, and
+per-chunk weight gradients are summed in chunk order, so results are bit-for-bit identical
+for any number of threads. Large work arrays persist on the layer between batches. A first
+layer may skip its input gradient (``needs_input_grad = False``; ``Sequential.backward``
+sets it during training steps).
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ _CHUNK_BYTES = 2 << 20
 # Filters per matrix product in the "filters" parallel mode (fixed, so results do not depend
 # on the thread count).
 _FILTER_GROUP = 16
-# Winograd pays off once the 16 products per tile are big enough; below this many input
-# channels the im2col path is used (measured with python -m engine.bench).
+# Winograd pays off once its per-tile products are big enough; below this many input
+# channels im2col is faster (3-channel first layers; measured with python -m engine.bench).
 _WINOGRAD_MIN_CHANNELS = 8
 # Winograd prefers larger chunks: bigger products, fewer per-chunk weight-gradient partials.
 _WINOGRAD_CHUNK_BYTES = 8 << 20
