@@ -203,7 +203,7 @@ class Conv2D(Layer):
         return threads.split_range(n, count)
 
     def uses_winograd(self) -> bool:
-        """Whether this layer computes with Winograd F(2x2, 3x3) (3x3, stride 1)."""
+        """Whether this layer computes with Winograd F(4x4, 3x3) (3x3, stride 1)."""
         if self.algorithm == "im2col" or (self.kh, self.kw, self.stride) != (3, 3, 1):
             return False
         return self.algorithm == "winograd" or self.in_channels >= _WINOGRAD_MIN_CHANNELS
@@ -251,7 +251,7 @@ class Conv2D(Layer):
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
-                key = ("cols kept", ci) if keep else ("cols", part)
+                key = ("cols kept", ci) if keep else ("cols", training, part)
                 buf = self._buffer(key, ((c1 - c0) * rows, Wm.shape[0]), W.dtype)
                 cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf)
                 out = y2[c0 * rows : c1 * rows]
@@ -299,14 +299,15 @@ class Conv2D(Layer):
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 tiles = (c1 - c0, ty, tx)
-                D = self._buffer(("D", part), (plan.a, plan.a, *tiles, cin), dtype)
+                # Scratch per role and part: an evaluation pass never touches training state.
+                D = self._buffer(("D", role, part), (plan.a, plan.a, *tiles, cin), dtype)
                 # In training, each chunk's V is kept for the backward pass.
                 key = ("V", part) if role == "eval" else ("V kept", ci)
                 V = self._buffer(key, (plan.a, plan.a, *tiles, cin), dtype)
                 plan.input_transform(xb[c0:c1], D, V)
-                M = self._buffer(("M", part), (a2, math.prod(tiles), cout), dtype)
+                M = self._buffer(("M", role, part), (a2, math.prod(tiles), cout), dtype)
                 np.matmul(V.reshape(a2, -1, cin), U, out=M)
-                Y = self._buffer(("Y", part), (m, m, *tiles, cout), dtype)
+                Y = self._buffer(("Y", role, part), (m, m, *tiles, cout), dtype)
                 plan.output_transform(M, Y)
                 plan.scatter_output(Y, b, y[c0:c1])
 
@@ -375,7 +376,7 @@ class Conv2D(Layer):
                     cols = self._buffer(("cols kept", ci), (r, K), dtype)
                 else:
                     cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride,
-                                  out=self._buffer(("cols", part), (r, K), dtype))
+                                  out=self._buffer(("cols", True, part), (r, K), dtype))
                 dchunk = d2[c0 * rows : c1 * rows]
                 np.matmul(cols.T, dchunk, out=partials[ci])
                 np.sum(dchunk, axis=0, out=bias_partials[ci])
@@ -443,7 +444,7 @@ class Conv2D(Layer):
                 plan.grad_output_transform(dYt, Q)
                 np.matmul(V.transpose(0, 2, 1), Q, out=partials[ci])
                 if dx is not None:
-                    dV = self._buffer(("D", part), V.shape, dtype)
+                    dV = self._buffer(("D", "train", part), V.shape, dtype)
                     np.matmul(Q, UT, out=dV)
                     plan.input_grad_transform(dV, V)  # V's memory is free now
                     dxb = self._buffer(("dxb", part), (c1 - c0, m * (ty + 1), m * (tx + 1), cin),
