@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                              "with --threads 1)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        threads.set_num_threads(args.threads)
+    # Also applies the engine's BLAS limit now, before torch loads its own libraries.
+    threads.set_num_threads(args.threads or threads.get_num_threads())
     modes = [args.mode or threads.get_parallel_mode()]
     if args.mode == "both":
         modes = list(threads.PARALLEL_MODES)
