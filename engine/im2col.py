@@ -40,22 +40,34 @@ def windows(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
 
 
 def im2col(
-    xp: np.ndarray, kh: int, kw: int, stride: int, out: np.ndarray | None = None
+    xp: np.ndarray,
+    kh: int,
+    kw: int,
+    stride: int,
+    out: np.ndarray | None = None,
+    bias_column: bool = False,
 ) -> np.ndarray:
     """Gather kernel windows into the rows of a matrix (one strided copy).
 
-    xp: (N, Hp, Wp, C) already padded -> (N * Ho * Wo, kh * kw * C), rows in (n, i, j) order.
-    ``out``, when given, is a C-contiguous buffer of at least that many elements and is
-    filled and returned (reshaped), so that callers can reuse one allocation.
+    xp: (N, Hp, Wp, C) already padded -> (N * Ho * Wo, kh * kw * C), rows in (n, i, j) order;
+    with ``bias_column`` one more column of ones, so that ``cols @ [Wm; b]`` adds the bias and
+    ``cols.T @ dy`` yields the bias gradient as its last row. ``out``, when given, is a
+    C-contiguous buffer of at least that many elements and is filled and returned
+    (reshaped), so that callers can reuse one allocation.
     """
     win = windows(xp, kh, kw, stride)
     n, ho, wo = win.shape[:3]
     rows, cols = n * ho * wo, kh * kw * xp.shape[3]
+    width = cols + 1 if bias_column else cols
     if out is None:
-        out = np.empty((rows, cols), dtype=xp.dtype)
+        out = np.empty((rows, width), dtype=xp.dtype)
     else:
-        out = out.reshape(-1)[: rows * cols].reshape(rows, cols)
-    np.copyto(out.reshape(win.shape), win)
+        out = out.reshape(-1)[: rows * width].reshape(rows, width)
+    target = out[:, :cols].view()
+    target.shape = win.shape  # a view, never a silent copy (raises if impossible)
+    np.copyto(target, win)
+    if bias_column:
+        out[:, cols] = 1
     return out
 
 

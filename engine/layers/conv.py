@@ -250,25 +250,28 @@ class Conv2D(Layer):
         return y
 
     def _forward_batch(self, xp: np.ndarray, y: np.ndarray, training: bool) -> tuple:
-        """im2col path, each thread its own chunks of images."""
+        """im2col path, each thread its own chunks of images.
+
+        The columns carry a column of ones and the weights the bias as their last row, so the
+        one product adds the bias (and, in backward, yields its gradient).
+        """
         W, b = self.params["W"], self.params["b"]
-        Wm = W.reshape(-1, self.out_channels)
+        Wb = np.concatenate([W.reshape(-1, self.out_channels), b[None]])  # (K + 1, C_out)
         y2 = y.reshape(-1, self.out_channels)
         rows = y.shape[1] * y.shape[2]
-        chunks = self._chunks(len(y), rows * Wm.shape[0] * W.dtype.itemsize)
+        chunks = self._chunks(len(y), rows * Wb.shape[0] * W.dtype.itemsize)
         # Small column matrices (first layers: few input channels) are kept for backward
         # instead of being gathered again; large ones are rebuilt chunk by chunk in cache.
-        keep = training and y2.shape[0] * Wm.shape[0] * W.dtype.itemsize <= _KEEP_COLS_BYTES
+        keep = training and y2.shape[0] * Wb.shape[0] * W.dtype.itemsize <= _KEEP_COLS_BYTES
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 key = ("cols kept", ci) if keep else ("cols", training, part)
-                buf = self._buffer(key, ((c1 - c0) * rows, Wm.shape[0]), W.dtype)
-                cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf)
-                out = y2[c0 * rows : c1 * rows]
-                np.matmul(cols, Wm, out=out)
-                out += b
+                buf = self._buffer(key, ((c1 - c0) * rows, Wb.shape[0]), W.dtype)
+                cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf,
+                              bias_column=True)
+                np.matmul(cols, Wb, out=y2[c0 * rows : c1 * rows])
 
         self._run_parts(task, len(chunks))
         return ("batch", xp, chunks, keep)
@@ -345,13 +348,12 @@ class Conv2D(Layer):
             self._backward_filters(state, dout, dx)
             _column_sums(dout.reshape(-1, self.out_channels), self.grads["b"])
             return dx
+        if kind == "batch":
+            self._backward_batch(state, dout, dx)
+            return dx
         # Per-chunk bias-gradient sums, taken while each chunk of dout is in cache.
-        bias_partials = self._buffer(("db",), (len(state[1 if kind == "winograd" else 2]),
-                                              self.out_channels), dtype)
-        if kind == "winograd":
-            self._backward_winograd(state, dout, dx, bias_partials)
-        else:
-            self._backward_batch(state, dout, dx, bias_partials)
+        bias_partials = self._buffer(("db",), (len(state[1]), self.out_channels), dtype)
+        self._backward_winograd(state, dout, dx, bias_partials)
         np.sum(bias_partials, axis=0, out=self.grads["b"])
         return dx
 
@@ -368,8 +370,7 @@ class Conv2D(Layer):
             col2im_slabs(dslabs, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride,
                          out=dx[c0:c1])
 
-    def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None,
-                        bias_partials: np.ndarray) -> None:
+    def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
         _, xp, chunks, kept = state
         W = self.params["W"]
         cout, dtype = self.out_channels, W.dtype
@@ -378,20 +379,20 @@ class Conv2D(Layer):
         W_slabs = W.reshape(self.kh * self.kw, self.in_channels, cout).transpose(0, 2, 1)
         rows = dout.shape[1] * dout.shape[2]
         d2 = dout.reshape(-1, cout)
-        partials = self._buffer(("dW",), (len(chunks), K, cout), dtype)
+        # Per chunk [dW; db] (the columns end with a column of ones).
+        partials = self._buffer(("dW",), (len(chunks), K + 1, cout), dtype)
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 r = (c1 - c0) * rows
                 if kept:
-                    cols = self._buffer(("cols kept", ci), (r, K), dtype)
+                    cols = self._buffer(("cols kept", ci), (r, K + 1), dtype)
                 else:
-                    cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride,
-                                  out=self._buffer(("cols", True, part), (r, K), dtype))
+                    cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, bias_column=True,
+                                  out=self._buffer(("cols", True, part), (r, K + 1), dtype))
                 dchunk = d2[c0 * rows : c1 * rows]
                 np.matmul(cols.T, dchunk, out=partials[ci])
-                _column_sums(dchunk, bias_partials[ci])
                 if dx is not None:
                     dslabs = self._buffer(("dcols", part), (len(W_slabs), r, self.in_channels),
                                           dtype)
@@ -399,7 +400,9 @@ class Conv2D(Layer):
                     self._col2im_chunk(part, c0, c1, dslabs, xp.shape, dx)
 
         self._run_parts(task, len(chunks))
-        np.sum(partials, axis=0, out=self.grads["W"].reshape(K, cout))
+        total = partials.sum(axis=0)
+        self.grads["W"][...] = total[:K].reshape(W.shape)
+        self.grads["b"][...] = total[K]
 
     def _backward_filters(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
         _, xp = state

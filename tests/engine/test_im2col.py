@@ -66,3 +66,11 @@ def test_col2im_slabs_equals_col2im(kh, kw, stride):
     slabs = np.ascontiguousarray(d.reshape(rows, kh * kw, 3).transpose(1, 0, 2))
     np.testing.assert_allclose(col2im_slabs(slabs, shape, kh, kw, stride),
                                col2im(d, shape, kh, kw, stride), atol=1e-12)
+
+
+def test_im2col_bias_column():
+    xp = np.random.default_rng(4).standard_normal((2, 5, 6, 3))
+    buf = np.full(10_000, np.nan)
+    cols = im2col(xp, 3, 3, 2, out=buf, bias_column=True)
+    np.testing.assert_array_equal(cols[:, :-1], _im2col_loops(xp, 3, 3, 2))
+    np.testing.assert_array_equal(cols[:, -1], 1)
