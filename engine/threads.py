@@ -88,8 +88,9 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"number of threads must be a positive integer, got {n!r}")
     with _lock:
         _limit_blas()
-        if n != _num_threads and _pool is not None:
-            _pool.shutdown(wait=True)
+        if n != _num_threads:
+            # Dropped, not shut down: a call in flight on another thread may still submit to
+            # it; its idle workers exit once it is garbage collected.
             _pool = None
         _num_threads = n
 
