@@ -1,0 +1,51 @@
+"""The pretrained defaults in assets/: they load, carry their figures, and predict real digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.data.preprocess import digit_to_mnist
+from engine.run import evaluate_model
+from engine.serialize import load_model
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+# model file -> the test accuracy its README entry claims, at least
+DEFAULTS = {"mnist.pkl": 0.99, "numtadb.pkl": 0.99}
+
+
+@pytest.fixture(scope="module", params=sorted(DEFAULTS))
+def default_model(request):
+    return request.param, load_model(ASSETS / request.param)
+
+
+def test_defaults_load_with_their_metadata(default_model):
+    name, trained = default_model
+    meta = trained.meta
+    assert meta["metrics"]["test_accuracy"] >= DEFAULTS[name]
+    assert meta["completed"] and meta["preprocessing"]["kind"] == "digits"
+    assert trained.input_shape == (28, 28, 1) and trained.num_classes == 10
+    assert (ASSETS / name).stat().st_size < 5_000_000
+    assert meta["training"]["dataset"] in name
+
+
+def test_the_mnist_default_reads_a_drawn_one():
+    """What the canvas does at start-up: a dark vertical stroke on white, MNIST-style."""
+    trained = load_model(ASSETS / "mnist.pkl")
+    canvas = np.full((200, 200), 255, np.uint8)
+    canvas[40:160, 95:107] = 0
+    probs = trained.predict_proba(digit_to_mnist(canvas)[None])[0]
+    assert int(np.argmax(probs)) == 1
+
+
+@pytest.mark.shared_data
+def test_defaults_reach_their_accuracy_on_real_test_images(default_model, shared_data_dir):
+    from engine import data
+
+    name, trained = default_model
+    dataset = data.load(name.removesuffix(".pkl"), data_dir=shared_data_dir)
+    trained.check_dataset(dataset)
+    report = evaluate_model(trained, dataset.x_test[:2000], dataset.y_test[:2000])
+    assert report["accuracy"] >= DEFAULTS[name] - 0.01
