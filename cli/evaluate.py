@@ -28,6 +28,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def plot_labels(class_names: list[str], ascii_names: list[str] | None = None) -> list[str]:
+    """Names matplotlib's default font can draw: the ASCII names for scripts it lacks (NumtaDB's
+    "০ (0)" becomes "0"), else the ASCII part of each name, else the class number."""
+    if all(name.isascii() for name in class_names):
+        return list(class_names)
+    if ascii_names and len(ascii_names) == len(class_names):
+        return list(ascii_names)
+    labels = []
+    for i, name in enumerate(class_names):
+        kept = "".join(ch for ch in name if ch.isascii() and ch not in "() ").strip()
+        labels.append(kept or str(i))
+    return labels
+
+
 def save_confusion_png(cm: list[list[int]], class_names: list[str], path: str | Path,
                        title: str = "") -> Path:
     """Draw the confusion matrix (rows true, columns predicted) with counts into a PNG."""
@@ -88,8 +102,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out.write(f"{args.model} on {dataset.name} ({args.split} split)\n")
     out.write(format_report(report) + "\n")
     if args.confusion_png:
+        labels = plot_labels(trained.class_names, trained.meta.get("ascii_names"))
         path = save_confusion_png(
-            report["confusion_matrix"], trained.class_names, args.confusion_png,
+            report["confusion_matrix"], labels, args.confusion_png,
             title=f"{dataset.name} {args.split}: {report['accuracy'] * 100:.2f} %")
         out.write(f"confusion matrix drawn to {path}\n")
     if args.json:

@@ -156,6 +156,7 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
     trained = TrainedModel(model, {
         "arch_name": config.arch_label,
         "class_names": list(dataset.class_names),
+        "ascii_names": list(getattr(dataset, "ascii_names", None) or dataset.class_names),
         "input_shape": list(dataset.input_shape),
         "preprocessing": {"normalizer": normalizer.to_dict(), "kind": dataset.kind,
                           "digit": dict(DIGIT_SETTINGS) if dataset.kind == "digits" else None},

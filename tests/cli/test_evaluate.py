@@ -55,3 +55,11 @@ def test_a_dataset_of_another_shape_is_a_clear_error(toy_data, model_file, capsy
 def test_a_missing_model_is_a_clear_error(capsys, tmp_path):
     assert run_cli(["evaluate", str(tmp_path / "nope.pkl")]) == 1
     assert "error: no such file" in capsys.readouterr().err
+
+
+def test_plot_labels_avoid_scripts_the_default_font_lacks():
+    from cli.evaluate import plot_labels
+
+    assert plot_labels(["cat", "dog"]) == ["cat", "dog"]
+    assert plot_labels(["০ (0)", "১ (1)"], ["0", "1"]) == ["0", "1"]
+    assert plot_labels(["০ (0)", "১"]) == ["0", "1"]
