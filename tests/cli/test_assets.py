@@ -49,3 +49,11 @@ def test_defaults_reach_their_accuracy_on_real_test_images(default_model, shared
     trained.check_dataset(dataset)
     report = evaluate_model(trained, dataset.x_test[:2000], dataset.y_test[:2000])
     assert report["accuracy"] >= DEFAULTS[name] - 0.01
+
+
+def test_the_readme_quotes_each_file_and_its_measured_accuracy(default_model):
+    name, trained = default_model
+    readme = (ASSETS / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"## {name}")[1].split("\n## ")[0]
+    assert f"--out assets/{name}" in section
+    assert f"**{trained.meta['metrics']['test_accuracy'] * 100:.2f} %**" in section
