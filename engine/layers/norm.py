@@ -4,7 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine import threads
 from engine.layers.base import Layer
+
+# Rows per chunk: about 256 KB of float32 whatever the channel count, so a chunk's passes
+# run in cache. Fixed, not derived from the thread count: reductions add chunk sums in the
+# same order however many threads run, so results do not depend on the thread count.
+_CHUNK_VALUES = 65536
+
+
+def _over_rows(fn, shape: tuple[int, int]) -> list:
+    """Call ``fn(start, stop)`` on fixed row chunks of an (M, C) array, spread over the
+    engine's threads (NumPy releases the GIL in these loops); results in chunk order."""
+    m, c = shape
+    rows = max(64, _CHUNK_VALUES // c)
+    chunks = [(a, min(a + rows, m)) for a in range(0, m, rows)]
+    groups = threads.split_range(len(chunks), threads.get_num_threads())
+
+    def run(g0: int, g1: int) -> list:
+        return [fn(a, b) for a, b in chunks[g0:g1]]
+
+    return [r for part in threads.parallel_map(run, groups) for r in part]
 
 
 class BatchNorm(Layer):
@@ -53,56 +73,110 @@ class BatchNorm(Layer):
                 f"(N, H, W, {self.num_features}) input, got {x.shape}"
             )
         x2 = x.reshape(-1, self.num_features)
+        dtype = x.dtype
         gamma, beta = self.params["gamma"], self.params["beta"]
+        out = np.empty_like(x2)
         if not training:
-            scale = gamma / np.sqrt(self.buffers["running_var"] + self.eps)
-            shift = beta - self.buffers["running_mean"] * scale
-            self._cache = (x2, scale.astype(x.dtype, copy=False), False, x.shape)
-            out = x2 * scale.astype(x.dtype, copy=False)
-            out += shift.astype(x.dtype, copy=False)
+            scale = (gamma / np.sqrt(self.buffers["running_var"] + self.eps)).astype(dtype)
+            shift = (beta - self.buffers["running_mean"] * scale).astype(dtype)
+
+            def affine(a: int, b: int) -> None:
+                np.multiply(x2[a:b], scale, out=out[a:b])
+                out[a:b] += shift
+
+            _over_rows(affine, x2.shape)
+            self._cache = (x2, scale, False, x.shape)
             return out.reshape(x.shape)
+
         m = x2.shape[0]
-        # Column sums as a matrix-vector product: far faster than a reduction over axis 0.
-        ones = np.ones(m, dtype=x.dtype)
-        mean = (ones @ x2) / m
-        centred = x2 - mean
-        var = np.einsum("ij,ij->j", centred, centred) / m
-        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+        if m == 0:
+            raise ValueError("BatchNorm needs at least one sample in training mode")
+        # Pass 1: per chunk, shift by the first row (so E[c^2] - E[c]^2 does not cancel
+        # badly), sum and sum of squares; chunk sums are added in a fixed order in float64.
+        first = x2[0].copy()
+        centred = np.empty_like(x2)
+
+        def moments(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+            c = np.subtract(x2[a:b], first, out=centred[a:b])
+            return np.ones(b - a, dtype) @ c, np.einsum("ij,ij->j", c, c)
+
+        sums = _over_rows(moments, x2.shape)
+        shifted_mean = np.sum([s for s, _ in sums], axis=0, dtype=np.float64) / m
+        mean_sq = np.sum([q for _, q in sums], axis=0, dtype=np.float64) / m
+        var = np.maximum(mean_sq - shifted_mean**2, 0.0)
+        mean = first + shifted_mean
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(dtype)
+        k = (gamma * inv_std).astype(dtype)
+        offset = shifted_mean.astype(dtype)
+
+        # Pass 2: finish centring (kept for backward) and write the output.
+        def normalise(a: int, b: int) -> None:
+            c = centred[a:b]
+            c -= offset
+            np.multiply(c, k, out=out[a:b])
+            out[a:b] += beta
+
+        _over_rows(normalise, x2.shape)
         rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
         mom = self.momentum
         rm *= mom
-        rm += (1 - mom) * mean.astype(rm.dtype)
+        rm += ((1 - mom) * mean).astype(rm.dtype)
         rv *= mom
-        rv += (1 - mom) * (var * (m / max(m - 1, 1))).astype(rv.dtype)
+        rv += ((1 - mom) * var * (m / max(m - 1, 1))).astype(rv.dtype)
         self._cache = (centred, inv_std, True, x.shape)
-        out = centred * (gamma * inv_std)
-        out += beta
         return out.reshape(x.shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: same shape as x -> dx; sets grads["gamma"], grads["beta"]."""
-        centred, inv_std, training, shape = self._cache
+        saved, factor, training, shape = self._cache
         d2 = dout.reshape(-1, self.num_features)
-        ones = np.ones(d2.shape[0], dtype=d2.dtype)
-        dbeta = ones @ d2
-        self.grads["beta"] = dbeta
+        dtype = d2.dtype
+        dx = np.empty_like(d2)
         if not training:
-            # Evaluation: the statistics are constants, the layer is x * scale + shift, and
+            # Evaluation: the statistics are constants and the layer is x * scale + shift;
             # the cache holds (x2, scale = gamma / sqrt(running_var + eps)).
-            x2, scale = centred, inv_std
-            std = np.sqrt(self.buffers["running_var"] + self.eps)
-            x_hat = (x2 - self.buffers["running_mean"]) / std
-            self.grads["gamma"] = np.einsum("ij,ij->j", d2, x_hat.astype(d2.dtype, copy=False))
-            return (d2 * scale).reshape(shape)
-        dgamma = np.einsum("ij,ij->j", d2, centred) * inv_std
-        self.grads["gamma"] = dgamma
+            x2, scale = saved, factor
+            mean = self.buffers["running_mean"].astype(dtype)
+            inv_std = (1.0 / np.sqrt(self.buffers["running_var"] + self.eps)).astype(dtype)
+
+            def eval_grads(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+                np.multiply(d2[a:b], scale, out=dx[a:b])
+                da = d2[a:b]
+                return np.ones(b - a, dtype) @ da, np.einsum("ij,ij->j", da, x2[a:b] - mean)
+
+            sums = _over_rows(eval_grads, d2.shape)
+            self.grads["beta"] = np.sum([s for s, _ in sums], axis=0, dtype=np.float64).astype(
+                dtype
+            )
+            dgamma = np.sum([q for _, q in sums], axis=0, dtype=np.float64)
+            self.grads["gamma"] = (dgamma * inv_std).astype(dtype)
+            return dx.reshape(shape)
+
+        centred, inv_std = saved, factor
         m = d2.shape[0]
+
+        def reduce(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+            da = d2[a:b]
+            return np.ones(b - a, dtype) @ da, np.einsum("ij,ij->j", da, centred[a:b])
+
+        sums = _over_rows(reduce, d2.shape)
+        dbeta = np.sum([s for s, _ in sums], axis=0, dtype=np.float64)
+        dgamma = np.sum([q for _, q in sums], axis=0, dtype=np.float64) * inv_std
+        self.grads["beta"] = dbeta.astype(dtype)
+        self.grads["gamma"] = dgamma.astype(dtype)
         scale = self.params["gamma"] * inv_std
         # dx = gamma*inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)), xhat =
-        # centred*inv_std, arranged as dout*a + centred*b + c with per-channel a, b, c.
-        dx = d2 * scale
-        dx -= centred * (scale * inv_std * dgamma / m)
-        dx -= scale * dbeta / m
+        # centred*inv_std, arranged as dout*scale - centred*coef - const per channel.
+        coef = (scale * inv_std * dgamma / m).astype(dtype)
+        const = (scale * dbeta / m).astype(dtype)
+
+        def input_grad(a: int, b: int) -> None:
+            out = dx[a:b]
+            np.multiply(d2[a:b], scale, out=out)
+            out -= centred[a:b] * coef
+            out -= const
+
+        _over_rows(input_grad, d2.shape)
         return dx.reshape(shape)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

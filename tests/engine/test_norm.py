@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine import threads
 from engine.gradcheck import check_layer
 from engine.layers import BatchNorm
 
@@ -103,3 +104,30 @@ def test_wrong_input_is_refused():
     with pytest.raises(ValueError, match=r"needs \(N, 3\)"):
         layer.forward(np.ones((2, 4), np.float32))
     assert repr(layer) == "BatchNorm(3, momentum=0.9, eps=1e-05)"
+
+
+def test_results_do_not_depend_on_thread_count():
+    x = (np.random.default_rng(5).standard_normal((16, 20, 20, 8)) * 3 + 2).astype(np.float32)
+    d = np.random.default_rng(6).standard_normal(x.shape).astype(np.float32)
+    before = threads.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            threads.set_num_threads(n)
+            layer = BatchNorm(8)
+            out = layer.forward(x, training=True)
+            dx = layer.backward(d)
+            results.append((out, dx, layer.grads["gamma"], layer.buffers["running_var"]))
+    finally:
+        threads.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_float32_statistics_are_accurate():
+    x = (np.random.default_rng(7).standard_normal((64, 16, 16, 4)) * 0.5 + 20).astype(np.float32)
+    out = BatchNorm(4).forward(x, training=True)
+    x64 = x.astype(np.float64)
+    expected = (x64 - x64.mean((0, 1, 2))) / np.sqrt(x64.var((0, 1, 2)) + 1e-5)
+    np.testing.assert_allclose(out, expected, atol=1e-4)
