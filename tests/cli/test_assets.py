@@ -13,7 +13,7 @@ from engine.serialize import load_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # model file -> the test accuracy its README entry claims, at least
-DEFAULTS = {"mnist.pkl": 0.99, "numtadb.pkl": 0.99}
+DEFAULTS = {"mnist.pkl": 0.99, "numtadb.pkl": 0.99, "cifar10.pkl": 0.80}
 
 
 @pytest.fixture(scope="module", params=sorted(DEFAULTS))
@@ -25,8 +25,9 @@ def test_defaults_load_with_their_metadata(default_model):
     name, trained = default_model
     meta = trained.meta
     assert meta["metrics"]["test_accuracy"] >= DEFAULTS[name]
-    assert meta["completed"] and meta["preprocessing"]["kind"] == "digits"
-    assert trained.input_shape == (28, 28, 1) and trained.num_classes == 10
+    assert meta["completed"] and trained.num_classes == 10
+    if name != "cifar10.pkl":
+        assert meta["preprocessing"]["kind"] == "digits" and trained.input_shape == (28, 28, 1)
     assert (ASSETS / name).stat().st_size < 5_000_000
     assert meta["training"]["dataset"] in name
 
