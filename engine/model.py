@@ -187,17 +187,19 @@ class Sequential:
     # -- description -------------------------------------------------------------------------
     def summary(self) -> list[dict[str, Any]]:
         """One dict per layer: name, type, output_shape (per sample), params (count)."""
-        types = [d.get("type", type(layer).__name__.lower()) for d, layer in self._typed()]
         return [
             {"name": name, "type": kind, "output_shape": shape, "params": layer.num_params()}
             for name, kind, shape, layer in zip(
-                self.layer_names, types, self.output_shapes, self.layers, strict=True
+                self.layer_names, self.layer_types, self.output_shapes, self.layers, strict=True
             )
         ]
 
-    def _typed(self) -> list[tuple[dict[str, Any], Layer]]:
-        specs = self.spec if len(self.spec) == len(self.layers) else [{}] * len(self.layers)
-        return list(zip(specs, self.layers, strict=True))
+    @property
+    def layer_types(self) -> list[str]:
+        """Each layer's spec type ("conv2d", ...); the class name for a model built by hand."""
+        if len(self.spec) == len(self.layers):
+            return [entry["type"] for entry in self.spec]
+        return [type(layer).__name__.lower() for layer in self.layers]
 
     def summary_text(self) -> str:
         """A table of layers, output shapes and parameter counts with a total line."""
