@@ -13,7 +13,7 @@ from engine.serialize import load_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # model file -> the test accuracy its README entry claims, at least
-DEFAULTS = {"mnist.pkl": 0.99, "numtadb.pkl": 0.99, "cifar10.pkl": 0.80}
+DEFAULTS = {"mnist.pkl": 0.993, "numtadb.pkl": 0.99, "cifar10.pkl": 0.80}
 
 
 @pytest.fixture(scope="module", params=sorted(DEFAULTS))
