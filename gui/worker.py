@@ -49,7 +49,7 @@ class _SignalCallback(Callback):
         self._check_checkpoint(logs)
 
     def on_batch_end(self, batch: int, logs: dict) -> None:
-        self._worker.batch_done.emit(int(logs.get("step", batch)), dict(logs))
+        self._worker.batch_done.emit(int(logs["step"]), dict(logs))
         self._check_checkpoint(logs)
         if time.monotonic() - self._last_snapshot > SNAPSHOT_SECONDS:
             self._snapshot()
@@ -92,7 +92,7 @@ class _SignalCallback(Callback):
 
 class TrainingWorker(QObject):
     train_begin = Signal(dict)
-    batch_done = Signal(int, dict)  # global step (0-based), logs
+    batch_done = Signal(int, dict)  # batches done in the run so far (1, 2, ...), logs
     epoch_done = Signal(int, dict)  # epoch (0-based), logs
     snapshot_ready = Signal(object)  # dict: spec, state, normalizer ... of the model in training
     checkpoint_saved = Signal(str, int)  # path, step

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -122,6 +123,10 @@ class PredictPage(QWidget):
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.model_label.setStyleSheet("color: gray;")
+        # Rewritten on every training snapshot: keep it out of the window's size constraints.
+        for label in (self.model_label, self.confidence_label, self.input_caption,
+                      self.source_caption, self.canvas_note):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         k_row = QHBoxLayout()
         k_row.addStretch(1)
         k_row.addWidget(QLabel("Show top"))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -80,6 +81,10 @@ class TrainPage(QWidget):
         self.progress_label.setFont(mono)
         self.checkpoint_label = QLabel("Checkpoint: none yet")
         self.checkpoint_label.setStyleSheet("color: gray;")
+        # Labels rewritten while training must not change the window's size constraints:
+        # that would relayout (and re-render the plots of) the whole window each time.
+        for label in (self.progress_label, self.checkpoint_label, self.run_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.plot = TrainingPlots(self)
         self.log = QPlainTextEdit()
@@ -163,7 +168,7 @@ class TrainPage(QWidget):
             except ValueError as exc:
                 show_error(self, "Cannot start training", str(exc))
                 return False
-            self.plot.reset()
+            self.plot.reset(self._expected_batches(config, dataset), config.epochs, config.lr)
             self.log.clear()
             self.run_label.setText(
                 f"<b>{dataset.name}</b> · {config.arch_label} · {config.epochs} epochs · batch "
@@ -196,8 +201,27 @@ class TrainPage(QWidget):
         self._update_buttons()
         self.running_changed.emit(True)
         self._status_timer.start()
-        thread.start()
+        self.progress_label.setText("Preparing…")
+        # The axes are rendered before the worker competes for the interpreter.
+        self.plot.render_then(thread.start)
         return True
+
+    @staticmethod
+    def _expected_batches(config: Any, dataset: Any) -> int:
+        """Batches in the run, as train_model will count them (stratified split included)."""
+        from engine.data.split import stratified_split
+
+        y = dataset.y_train
+        if config.max_train_images and config.max_train_images < len(y):
+            n = config.max_train_images
+        else:
+            n = len(y)
+        if config.val_split and not config.max_train_images:
+            train_idx, _ = stratified_split(y, config.val_split, seed=config.seed)
+            n = len(train_idx)
+        elif config.val_split:
+            n = n - round(n * config.val_split)
+        return config.epochs * math.ceil(max(1, n) / config.batch_size)
 
     def stop_training(self) -> None:
         if self._worker is not None:
@@ -229,7 +253,7 @@ class TrainPage(QWidget):
         total = int(logs.get("total_steps", 0))
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(int(logs.get("step", 0)))
-        self.plot.set_extent(total, int(logs.get("epochs", 0)))
+        self.plot.set_extent(total, int(logs.get("epochs", 0)), self._max_lr(logs))
         history = logs.get("history") or {}
         # A resumed run shows the epochs it already has.
         if not self.plot.accuracy.data("train")[0]:
@@ -237,12 +261,17 @@ class TrainPage(QWidget):
             for i, acc in enumerate(history.get("accuracy", [])):
                 self.plot.add_epoch(i + 1, acc, val[i] if i < len(val) else None)
 
+    def _max_lr(self, logs: dict) -> float | None:
+        worker = self._worker
+        config = worker.config if worker is not None else None
+        return getattr(config, "lr", None) or logs.get("lr")
+
     def _on_batch(self, step: int, logs: dict) -> None:
         self.batches_seen += 1
         self._last_step = step
         loss = float(logs.get("batch_loss", logs.get("loss", math.nan)))
         lr = float(logs["lr"]) if "lr" in logs else None
-        self.plot.add_batch(step + 1, loss, lr)
+        self.plot.add_batch(step, loss, lr)
         self._latest = logs
 
     def _on_epoch(self, epoch: int, logs: dict) -> None:
@@ -267,7 +296,7 @@ class TrainPage(QWidget):
             return
         self._latest = None
         self.progress.setMaximum(max(1, int(logs.get("total_steps", 1))))
-        self.progress.setValue(int(logs.get("step", 0)) + 1)
+        self.progress.setValue(int(logs.get("step", 0)))
         paused = " · PAUSED" if self.pause_button.isChecked() else ""
         self.progress_label.setText(
             f"Epoch {logs['epoch'] + 1}/{logs['epochs']} · batch {logs['batch'] + 1}/"

@@ -34,7 +34,8 @@ class LivePlot(FigureCanvasQTAgg):
     """
 
     def __init__(self, title: str, xlabel: str, ylabel: str, series: list[Series],
-                 ylim: tuple[float, float] | None = None, parent: QWidget | None = None):
+                 ylim: tuple[float, float] | None = None, log_y: bool = False,
+                 parent: QWidget | None = None):
         figure = Figure(figsize=(4.0, 3.0), dpi=100)
         super().__init__(figure)
         self.setParent(parent)
@@ -46,9 +47,14 @@ class LivePlot(FigureCanvasQTAgg):
         self.ax.set_ylabel(ylabel, fontsize=9)
         self.ax.tick_params(labelsize=8)
         self.ax.grid(True, alpha=0.3)
-        self.ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+        self._log_y = log_y
+        if log_y:
+            self.ax.set_yscale("log")
+        else:
+            self.ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
         figure.subplots_adjust(left=0.19, right=0.96, bottom=0.16, top=0.89)
         self._fixed_ylim = ylim
+        self._y_range = ylim  # limits chosen ahead of the data (fixed, or set_y_range)
         self._x_hint = 10.0
         self._lines = {}
         self._x: dict[str, list[float]] = {}
@@ -60,10 +66,11 @@ class LivePlot(FigureCanvasQTAgg):
         if len(series) > 1:
             self.ax.legend(fontsize=8, loc="upper right")
         self._bounds = [np.inf, -np.inf, np.inf, -np.inf]  # data xmin, xmax, ymin, ymax
-        self._limits: tuple[float, float, float, float] | None = None
+        self._limits: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0)
         self._background = None
         self._fitted = False  # y limits set from the data at least once
         self._dirty = False
+        self._stale = True  # limits changed since the last full render
         self.full_draws = 0
         self.blits = 0
         self._reset_limits()
@@ -100,14 +107,28 @@ class LivePlot(FigureCanvasQTAgg):
         self._reset_limits()
         self._dirty = True
 
+    def set_y_range(self, lo: float, hi: float) -> None:
+        """Expected y range (e.g. 0 .. the peak learning rate), so no render is needed later."""
+        if self._fixed_ylim is None:
+            self._y_range = (float(lo), float(hi))
+            self._reset_limits()
+            self._dirty = True
+
+    def needs_full_render(self) -> bool:
+        return self._stale or self._background is None
+
     def is_dirty(self) -> bool:
         return self._dirty
 
     # --- drawing -----------------------------------------------------------------------------
     def _reset_limits(self) -> None:
-        lo, hi = self._fixed_ylim or (0.0, 1.0)
-        self._limits = (0.0, self._x_hint, lo, hi)
-        self._apply_limits()
+        lo, hi = self._y_range or ((1e-4, 10.0) if self._log_y else (0.0, 1.0))
+        self._fitted = self._y_range is not None or self._log_y
+        limits = (0.0, self._x_hint, lo, hi)
+        if limits != self._limits:
+            self._limits = limits
+            self._apply_limits()
+            self._stale = True
 
     def _apply_limits(self) -> None:
         x0, x1, y0, y1 = self._limits
@@ -124,15 +145,24 @@ class LivePlot(FigureCanvasQTAgg):
         if bx1 > x1:
             x1 = max(self._x_hint, bx1 * 1.5)
             changed = True
-        if self._fixed_ylim is None and (by0 < y0 or by1 > y1 or not self._fitted):
+        if self._fixed_ylim is not None:
+            pass
+        elif self._log_y:
+            # Values under the lower limit are drawn on it (see _set_lines), so only a
+            # diverging loss ever widens a log axis.
+            if by1 > y1:
+                y1 = by1 * 3
+                changed = True
+        elif by0 < y0 or by1 > y1 or not self._fitted:
             span = max(by1 - by0, abs(by1) * 0.1, 1e-12)
-            y0 = min(0.0, by0 - 0.1 * span) if by0 >= 0 else by0 - 0.1 * span
-            y1 = by1 + 0.15 * span
+            y0 = min(y0 if self._fitted else 0.0, by0 - 0.1 * span if by0 < 0 else 0.0)
+            y1 = max(y1 if self._fitted else by1, by1 + 0.15 * span)
             self._fitted = True
             changed = True
         if changed:
             self._limits = (x0, x1, y0, y1)
             self._apply_limits()
+            self._stale = True
         return changed
 
     def _set_lines(self) -> None:
@@ -141,6 +171,8 @@ class LivePlot(FigureCanvasQTAgg):
             if len(xs) > MAX_DRAWN_POINTS:
                 step = int(np.ceil(len(xs) / MAX_DRAWN_POINTS))
                 xs, ys = xs[::step] + xs[-1:], ys[::step] + ys[-1:]
+            if self._log_y:
+                ys = np.maximum(ys, self._limits[2] * 1.05)
             line.set_data(xs, ys)
 
     def redraw(self) -> bool:
@@ -149,9 +181,9 @@ class LivePlot(FigureCanvasQTAgg):
             return False
         self._dirty = False
         self._set_lines()
-        if self._grow_limits() or self._background is None:
-            self.draw()  # full render; _on_draw caches the background and draws the lines
-            self.full_draws += 1
+        self._grow_limits()
+        if self.needs_full_render():
+            self.render_full()
             return True
         self.restore_region(self._background)
         self._draw_lines()
@@ -159,20 +191,35 @@ class LivePlot(FigureCanvasQTAgg):
         self.blits += 1
         return False
 
+    def render_full(self) -> None:
+        """Render axes, ticks and lines (tens of ms); _on_draw caches the background."""
+        self._dirty = False
+        self._set_lines()
+        self.draw()
+
     def flush(self) -> None:
         """Render everything now (tests, screenshots)."""
-        self._dirty = True
         self._set_lines()
         self._grow_limits()
-        self.draw()
+        self.render_full()
 
     def _draw_lines(self) -> None:
         for line in self._lines.values():
             self.ax.draw_artist(line)
 
-    def _on_draw(self, event) -> None:
+    def _on_draw(self, event: object) -> None:
+        # Any full render (ours, or Qt's after a resize) shows the current limits.
         self._background = self.copy_from_bbox(self.ax.bbox)
+        self._stale = False
+        self.full_draws += 1
         self._draw_lines()
+
+    def blit(self, bbox: object = None) -> None:
+        # Like matplotlib's, but schedules the repaint instead of painting synchronously.
+        box = bbox if bbox is not None else self.figure.bbox
+        ratio = self.device_pixel_ratio
+        left, bottom, width, height = (int(v / ratio) for v in box.bounds)
+        self.update(left, self.rect().height() - (bottom + height), width, height)
 
     def resizeEvent(self, event) -> None:
         self._background = None

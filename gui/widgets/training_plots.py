@@ -5,6 +5,7 @@ event-loop turn renders more than one of them."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -14,15 +15,16 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 from gui.widgets.live_plot import LivePlot, Series
 
 SMOOTHING = 0.95  # exponential moving average of the batch loss
-REDRAW_MS = 150
+REDRAW_MS = 100
 
 
 class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.loss = LivePlot("Loss per batch", "batch", "loss", [
+        # Log scale with wide fixed limits: the axes need no new render as the loss falls.
+        self.loss = LivePlot("Loss per batch", "batch", "loss (log scale)", [
             Series("raw", "raw", {"color": "#9ecae1", "linewidth": 0.8}),
-            Series("smooth", "smoothed", {"color": "#08519c", "linewidth": 1.8})])
+            Series("smooth", "smoothed", {"color": "#08519c", "linewidth": 1.8})], log_y=True)
         self.accuracy = LivePlot("Accuracy per epoch", "epoch", "accuracy", [
             Series("train", "train", {"color": "#08519c", "marker": "o", "markersize": 4}),
             Series("val", "validation", {"color": "#e6550d", "marker": "s", "markersize": 4})],
@@ -42,18 +44,32 @@ class TrainingPlots(QWidget):
         self._timer.start()
 
     # --- data --------------------------------------------------------------------------------
-    def reset(self, total_batches: int | None = None, epochs: int | None = None) -> None:
+    def reset(self, total_batches: int | None = None, epochs: int | None = None,
+              max_lr: float | None = None) -> None:
         for plot in self.plots:
             plot.clear_data()
         self._smooth = None
-        self.set_extent(total_batches, epochs)
+        self.set_extent(total_batches, epochs, max_lr)
 
-    def set_extent(self, total_batches: int | None, epochs: int | None) -> None:
+    def set_extent(self, total_batches: int | None, epochs: int | None,
+                   max_lr: float | None = None) -> None:
+        """Sizes the axes for the whole run up front, so that training needs no full render."""
         if total_batches:
             self.loss.set_x_extent(total_batches)
             self.lr.set_x_extent(total_batches)
         if epochs:
             self.accuracy.set_x_extent(epochs + 0.5)
+        if max_lr:
+            self.lr.set_y_range(0.0, 1.15 * max_lr)
+
+    def render_then(self, callback: Callable[[], object]) -> None:
+        """Renders the plots that need it, one per event-loop turn, then calls ``callback``."""
+        pending = [p for p in self.plots if p.needs_full_render() and p.isVisible()]
+        if not pending:
+            callback()
+            return
+        pending[0].render_full()
+        QTimer.singleShot(0, lambda: self.render_then(callback))
 
     def add_batch(self, step: int, loss: float, lr: float | None) -> None:
         """step: 1-based batch number in the run."""
@@ -73,6 +89,7 @@ class TrainingPlots(QWidget):
             self.accuracy.append("val", epoch, val_accuracy)
 
     def _redraw_one(self) -> None:
+        """One plot per tick, so no event-loop turn renders more than one."""
         for i in range(len(self.plots)):
             plot = self.plots[(self._next + i) % len(self.plots)]
             if plot.is_dirty():

@@ -42,7 +42,7 @@ def make_dataset(n_train: int = 96, n_test: int = 36, size: int = 8, classes: in
                    source="synthetic (tests)")
 
 
-def tiny_config(**changes) -> TrainingConfig:  # noqa: ANN003
+def tiny_config(**changes) -> TrainingConfig:
     return TrainingConfig(dataset="tiny", arch=TINY_SPEC, **{**TINY_SETTINGS, **changes})
 
 
@@ -52,7 +52,7 @@ def tiny_dataset() -> Dataset:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tiny_dataset):  # noqa: ANN001, ANN201
+def tiny_model(tiny_dataset):
     return train_model(tiny_config(epochs=1), tiny_dataset)
 
 
@@ -63,12 +63,12 @@ def digits_dataset() -> Dataset:
 
 
 @pytest.fixture(scope="session")
-def digits_model(digits_dataset):  # noqa: ANN001, ANN201
+def digits_model(digits_dataset):
     return train_model(tiny_config(epochs=1), digits_dataset)
 
 
 @pytest.fixture
-def settings(tmp_path):  # noqa: ANN001, ANN201
+def settings(tmp_path):
     from gui.settings import Settings
 
     s = Settings(tmp_path / "settings.ini")
@@ -77,7 +77,7 @@ def settings(tmp_path):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def window(qtbot, settings, tiny_dataset, tiny_model):  # noqa: ANN001, ANN201
+def window(qtbot, settings, tiny_dataset, tiny_model):
     """The main window on the tiny dataset and model, set up to train the tiny network."""
     from gui.main_window import MainWindow
 

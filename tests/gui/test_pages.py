@@ -16,7 +16,7 @@ from engine.data.preprocess import image_to_input
 from tests.gui.helpers import click, draw_stroke
 
 
-def error_boxes(window) -> list[QMessageBox]:  # noqa: ANN001
+def error_boxes(window) -> list[QMessageBox]:
     return [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
 
 
@@ -75,7 +75,7 @@ def test_canvas_drawing_predicts_on_the_preprocessed_input(qtbot, window, digits
     assert page.answer_label.text() == "–"
 
 
-def _write_digit_png(path, light_background: bool = True) -> None:  # noqa: ANN001
+def _write_digit_png(path, light_background: bool = True) -> None:
     img = np.full((60, 40), 255 if light_background else 0, dtype=np.uint8)
     img[10:50, 18:23] = 0 if light_background else 255
     Image.fromarray(img).save(path)
@@ -174,7 +174,8 @@ def test_save_and_reopen_through_the_menu(window, monkeypatch, tmp_path):
     window.save_as_action.trigger()
     assert target.is_file() and window.session.model_path == target
     npz = tmp_path / "weights.npz"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(npz), "")))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(npz), "")))
     window.export_npz_action.trigger()
     assert npz.is_file() and npz.with_suffix(".json").is_file()
 
