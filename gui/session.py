@@ -69,10 +69,16 @@ def clone_trained(trained: TrainedModel) -> TrainedModel:
     return TrainedModel(copy, dict(trained.meta))
 
 
+def arch_name(trained: TrainedModel) -> str:
+    """The preset a model was built from (stored in its file), else "custom"."""
+    name = trained.meta.get("arch_name") or getattr(trained.model, "arch_name", None)
+    return str(name or "custom")
+
+
 def model_title(trained: TrainedModel | None, path: Path | None) -> str:
     if trained is None:
         return "no model"
-    arch = getattr(trained.model, "arch_name", "custom")
+    arch = arch_name(trained)
     name = path.name if path is not None else "unsaved"
     acc = (trained.meta.get("metrics") or {}).get("test_accuracy")
     acc_text = f", test accuracy {100 * acc:.2f} %" if isinstance(acc, float) else ""

@@ -12,6 +12,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from gui.qt_compat import emit
+
 
 def error_text(exc: BaseException) -> str:
     """A message a user can read: the message alone for errors they can cause, more for bugs."""
@@ -37,14 +39,14 @@ class TaskWorker(QObject):
             value = self._fn(self._report)
         except Exception as exc:
             traceback.print_exc()
-            self.failed.emit(error_text(exc))
+            emit(self.failed, error_text(exc))
         else:
-            self.result.emit(value)
+            emit(self.result, value)
         finally:
-            self.finished.emit()
+            emit(self.finished)
 
     def _report(self, fraction: float, message: str = "") -> None:
-        self.progress.emit(float(fraction), str(message))
+        emit(self.progress, float(fraction), str(message))
 
 
 class TaskRunner(QObject):

@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from engine.callbacks import Callback
 from engine.train import TrainingControl
+from gui.qt_compat import emit
 from gui.tasks import error_text
 
 SNAPSHOT_SECONDS = 5.0
@@ -41,7 +42,7 @@ class _SignalCallback(Callback):
 
     def on_train_begin(self, logs: dict) -> None:
         history = self.trainer.history.state_dict() if self.trainer is not None else {}
-        self._worker.train_begin.emit({**logs, "history": history.get("history", {})})
+        emit(self._worker.train_begin, {**logs, "history": history.get("history", {})})
         self._checkpoint_mtime = self._mtime()
         self._last_snapshot = time.monotonic()
 
@@ -49,13 +50,13 @@ class _SignalCallback(Callback):
         self._check_checkpoint(logs)
 
     def on_batch_end(self, batch: int, logs: dict) -> None:
-        self._worker.batch_done.emit(int(logs["step"]), dict(logs))
+        emit(self._worker.batch_done, int(logs["step"]), dict(logs))
         self._check_checkpoint(logs)
         if time.monotonic() - self._last_snapshot > SNAPSHOT_SECONDS:
             self._snapshot()
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        self._worker.epoch_done.emit(int(epoch), dict(logs))
+        emit(self._worker.epoch_done, int(epoch), dict(logs))
         self._snapshot()
 
     def _snapshot(self) -> None:
@@ -64,7 +65,7 @@ class _SignalCallback(Callback):
         trainer = self.trainer
         if trainer is not None:
             extra = trainer.extra_state
-            self._worker.snapshot_ready.emit({
+            emit(self._worker.snapshot_ready, {
                 "spec": trainer.model.spec,
                 "input_shape": tuple(trainer.model.input_shape),
                 "num_classes": trainer.model.num_classes,
@@ -86,7 +87,7 @@ class _SignalCallback(Callback):
         mtime = self._mtime()
         if mtime is not None and mtime != self._checkpoint_mtime:
             self._checkpoint_mtime = mtime
-            self._worker.checkpoint_saved.emit(str(self.trainer.checkpoint_path),
+            emit(self._worker.checkpoint_saved, str(self.trainer.checkpoint_path),
                                                int(logs.get("step", 0)))
 
 
@@ -137,6 +138,6 @@ class TrainingWorker(QObject):
             )
         except Exception as exc:
             traceback.print_exc()
-            self.failed.emit(error_text(exc))
+            emit(self.failed, error_text(exc))
             return
-        self.finished.emit(trained)
+        emit(self.finished, trained)

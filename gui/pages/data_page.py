@@ -26,6 +26,7 @@ import engine
 from engine import data
 from engine.training_config import TrainingConfig, recommended_config
 from gui.messages import show_error
+from gui.qt_compat import emit
 from gui.session import Session
 from gui.settings import Settings
 from gui.tasks import TaskRunner
@@ -282,7 +283,7 @@ class DataPage(QWidget):
             w.setEnabled(not loading)
         if not loading:
             self._show_status()
-        self.dataset_loading.emit(loading)
+        emit(self.dataset_loading, loading)
 
     def is_loading(self) -> bool:
         return self._loading

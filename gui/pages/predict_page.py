@@ -27,7 +27,8 @@ from engine.data.images import read_image
 from engine.data.preprocess import image_to_input
 from engine.serialize import TrainedModel
 from gui.messages import show_error
-from gui.session import Session
+from gui.qt_compat import emit
+from gui.session import Session, arch_name
 from gui.text import model_labels
 from gui.widgets.drawing_canvas import DrawingCanvas
 from gui.widgets.pixel_view import PixelView
@@ -35,6 +36,8 @@ from gui.widgets.probability_bars import ProbabilityBars
 
 PREDICT_INTERVAL_MS = 120
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+DRAW_HINT = ("Draw with the left mouse button: the prediction follows as you draw. "
+             "Ctrl+Z undoes a stroke, Delete clears. Any image file can be dropped here too.")
 PREPROCESSING_TEXT = {
     "digits": "MNIST-style: ink cropped, scaled to 20 px, centred by mass",
     "grey": "grey, object cropped and fitted to the frame",
@@ -220,13 +223,13 @@ class PredictPage(QWidget):
         self.clear_button.setEnabled(digits)
         self.undo_button.setEnabled(digits)
         self.canvas_note.setText(
-            "" if digits else "This model classifies "
+            DRAW_HINT if digits else "This model classifies "
             f"{'photos' if kind == 'colour' else 'grey images'}: load or drop an image file.")
         self.input_caption.setText(f"{h}×{w}×{c} input — {PREPROCESSING_TEXT.get(kind, kind)}")
         self.bars.set_placeholder("Draw something" if digits else "Load or drop an image")
         source = self._snapshot_info if self._snapshot is not None else (
             self.session.model_path.name if self.session.model_path else "unsaved model")
-        self.model_label.setText(f"Using {source}: {getattr(trained.model, 'arch_name', '')}, "
+        self.model_label.setText(f"Using {source}: {arch_name(trained)}, "
                                  f"{trained.model.num_params():,} parameters")
 
     # --- input -------------------------------------------------------------------------------
@@ -286,8 +289,11 @@ class PredictPage(QWidget):
             self.source_view.set_array(None)
             self.source_caption.setText("")
             self._show_probabilities()
-            self.input_changed.emit(None)
+            emit(self.input_changed, None)
             return
+        from_file = self._source_name != "canvas"  # the canvas is already in view
+        self.source_view.setVisible(from_file)
+        self.source_caption.setVisible(from_file)
         self.source_view.set_array(source if source.ndim == 2 or source.shape[2] in (1, 3)
                                    else source[..., :3])
         self.source_caption.setText(f"original ({self._source_name}, "
@@ -304,8 +310,8 @@ class PredictPage(QWidget):
         self._input, self._probs = x, probs
         self.input_view.set_array(x)
         self._show_probabilities()
-        self.input_changed.emit(x)
-        self.predicted.emit(probs)
+        emit(self.input_changed, x)
+        emit(self.predicted, probs)
 
     def _show_probabilities(self) -> None:
         trained = self.current_model()

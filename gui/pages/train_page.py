@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from engine.checkpoint import checkpoint_path, load_checkpoint
 from gui.messages import show_error
+from gui.qt_compat import emit
 from gui.session import Session
 from gui.settings import Settings
 from gui.text import duration
@@ -199,7 +200,7 @@ class TrainPage(QWidget):
         self._thread, self._worker = thread, worker
         self.pause_button.setChecked(False)
         self._update_buttons()
-        self.running_changed.emit(True)
+        emit(self.running_changed, True)
         self._status_timer.start()
         self.progress_label.setText("Preparing…")
         # The axes are rendered before the worker competes for the interpreter.
@@ -323,7 +324,7 @@ class TrainPage(QWidget):
                       f"Checkpoint kept: {meta.get('checkpoint')}")
             self.progress_label.setText(self.progress_label.text().replace(" · PAUSED", "")
                                         + " · stopped")
-        self.training_finished.emit(trained)
+        emit(self.training_finished, trained)
 
     def _on_failed(self, message: str) -> None:
         self._log(f"Training failed: {message}")
@@ -337,7 +338,7 @@ class TrainPage(QWidget):
         self.pause_button.setChecked(False)
         self.pause_button.setText("Pause")
         self._update_buttons()
-        self.running_changed.emit(False)
+        emit(self.running_changed, False)
         self.check_unfinished()
 
     def _log(self, text: str) -> None:

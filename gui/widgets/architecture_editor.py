@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.qt_compat import emit
+
 LAYER_DEFAULTS: dict[str, dict] = {
     "conv2d": {"filters": 32, "kernel_size": 3, "stride": 1, "padding": "same"},
     "batchnorm": {},
@@ -155,7 +157,7 @@ class ArchitectureEditor(QWidget):
     def set_spec(self, spec: list[dict]) -> None:
         self._spec = [copy.deepcopy(dict(layer)) for layer in spec]
         self._refresh()
-        self.spec_changed.emit(self.spec())
+        emit(self.spec_changed, self.spec())
 
     def spec(self) -> list[dict]:
         return copy.deepcopy(self._spec)
@@ -200,7 +202,7 @@ class ArchitectureEditor(QWidget):
         self._refresh()
         if 0 <= select < self.table.rowCount():
             self.table.selectRow(select)
-        self.spec_changed.emit(self.spec())
+        emit(self.spec_changed, self.spec())
 
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if self._updating or item.column() != 1:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from gui.qt_compat import emit
 
 BASE = np.array([247, 251, 255], dtype=np.float64)
 DEEP = np.array([8, 69, 148], dtype=np.float64)
@@ -30,6 +32,7 @@ class ConfusionMatrixView(QWidget):
         self._names: list[str] = []
         self._normalised = False
         self._hover: tuple[int, int] | None = None
+        self._selected: tuple[int, int] | None = None
         self.setMouseTracking(True)
         self.setMinimumSize(320, 320)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -43,6 +46,7 @@ class ConfusionMatrixView(QWidget):
         self._cm = m.astype(np.int64)
         self._names = list(class_names)
         self._hover = None
+        self._selected = None
         self.update()
 
     def matrix(self) -> np.ndarray | None:
@@ -87,6 +91,8 @@ class ConfusionMatrixView(QWidget):
         left = label_w + fm.height() + 4
         top = fm.height() * 2 + 8
         cell = max(8.0, min((self.width() - left - 8) / n, (self.height() - top - 8) / n))
+        # Centre the grid (with its labels) in the space left over.
+        left += max(0.0, (self.width() - left - 8 - n * cell) / 2)
         return left, top, cell
 
     def cell_at(self, pos: QPointF) -> tuple[int, int] | None:
@@ -126,7 +132,9 @@ class ConfusionMatrixView(QWidget):
         if event.button() == Qt.MouseButton.LeftButton:
             cell = self.cell_at(event.position())
             if cell is not None:
-                self.cell_clicked.emit(*cell)
+                self._selected = cell
+                self.update()
+                emit(self.cell_clicked, *cell)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -138,6 +146,8 @@ class ConfusionMatrixView(QWidget):
         n = len(self._names)
         left, top, cell = self._layout()
         norm = self.normalised_matrix()
+        off = norm - np.diag(np.diag(norm))
+        worst = float(off.max()) if off.size else 0.0
         font = QFont(self.font())
         font.setPointSizeF(max(6.0, min(font.pointSizeF(), cell / 3.2)))
         fm = QFontMetrics(self.font())
@@ -145,8 +155,8 @@ class ConfusionMatrixView(QWidget):
             for p in range(n):
                 frac = float(norm[t, p])
                 target = DEEP if t == p else WRONG
-                # Off-diagonal cells saturate faster so a few mistakes are visible.
-                strength = frac if t == p else min(1.0, frac * 4)
+                # Mistakes are scaled to the largest confusion, so a few are still visible.
+                strength = frac if t == p else (0.75 * frac / worst if worst > 0 else 0.0)
                 rgb = BASE + (target - BASE) * strength
                 rect = QRectF(left + p * cell, top + t * cell, cell, cell)
                 painter.fillRect(rect, QColor(*rgb.astype(int)))
@@ -159,16 +169,19 @@ class ConfusionMatrixView(QWidget):
         painter.setFont(self.font())
         painter.setPen(QColor(200, 200, 200))
         painter.drawRect(QRectF(left, top, n * cell, n * cell))
-        if self._hover is not None:
-            t, p = self._hover
-            painter.setPen(QColor(255, 170, 0))
+        for marked, colour in ((self._selected, QColor(0, 0, 0)), (self._hover,
+                                                                   QColor(255, 170, 0))):
+            if marked is None:
+                continue
+            t, p = marked
+            painter.setPen(QPen(colour, 2))
             box = QRectF(left + p * cell, top + t * cell, cell, cell)
             painter.drawRect(box.adjusted(1, 1, -1, -1))
         painter.setPen(self.palette().windowText().color())
+        row_w = max(fm.horizontalAdvance(s) for s in self._names) + 12
         for i, name in enumerate(self._names):
-            label = fm.elidedText(name, Qt.TextElideMode.ElideRight, int(left - fm.height() - 8))
-            painter.drawText(QRectF(fm.height() + 2, top + i * cell, left - fm.height() - 8, cell),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.drawText(QRectF(left - row_w, top + i * cell, row_w - 6, cell),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
             painter.save()
             painter.translate(left + (i + 0.5) * cell, top - 4)
             short = fm.elidedText(name, Qt.TextElideMode.ElideRight, int(cell) - 2)
@@ -181,7 +194,7 @@ class ConfusionMatrixView(QWidget):
         painter.drawText(QRectF(left, 0, n * cell, fm.height() + 2), Qt.AlignmentFlag.AlignCenter,
                          "predicted")
         painter.save()
-        painter.translate(0, top + n * cell / 2)
+        painter.translate(max(0.0, left - row_w - fm.height() - 4), top + n * cell / 2)
         painter.rotate(-90)
         painter.drawText(QRectF(-n * cell / 2, 0, n * cell, fm.height() + 2),
                          Qt.AlignmentFlag.AlignCenter, "true")

@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QP
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui.imaging import qimage_to_array
+from gui.qt_compat import emit
 
 UNDO_LIMIT = 30
 
@@ -67,7 +68,7 @@ class DrawingCanvas(QWidget):
         self._image.fill(Qt.GlobalColor.white)
         self._empty = True
         self.update()
-        self.changed.emit()
+        emit(self.changed)
 
     def undo(self) -> None:
         if not self._undo:
@@ -75,7 +76,7 @@ class DrawingCanvas(QWidget):
         self._image = self._undo.pop()
         self._empty = self._is_blank()
         self.update()
-        self.changed.emit()
+        emit(self.changed)
 
     # --- events ------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -93,7 +94,7 @@ class DrawingCanvas(QWidget):
         if event.button() == Qt.MouseButton.LeftButton and self._last is not None:
             self._draw_to(self._to_image(event.position()))
             self._last = None
-            self.stroke_finished.emit()
+            emit(self.stroke_finished)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -127,7 +128,7 @@ class DrawingCanvas(QWidget):
         dirty = QRect(QPoint(int(min(start.x(), end.x())) - r, int(min(start.y(), end.y())) - r),
                       QPoint(int(max(start.x(), end.x())) + r, int(max(start.y(), end.y())) + r))
         self.update(self._to_widget(dirty))
-        self.changed.emit()
+        emit(self.changed)
 
     def _to_widget(self, rect: QRect) -> QRect:
         sx = self.width() / max(1, self._image.width())

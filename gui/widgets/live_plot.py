@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 MAX_DRAWN_POINTS = 1500
@@ -35,6 +36,7 @@ class LivePlot(FigureCanvasQTAgg):
 
     def __init__(self, title: str, xlabel: str, ylabel: str, series: list[Series],
                  ylim: tuple[float, float] | None = None, log_y: bool = False,
+                 legend_loc: str = "upper right", integer_x: bool = False,
                  parent: QWidget | None = None):
         figure = Figure(figsize=(4.0, 3.0), dpi=100)
         super().__init__(figure)
@@ -64,7 +66,9 @@ class LivePlot(FigureCanvasQTAgg):
             self._lines[s.key] = line
             self._x[s.key], self._y[s.key] = [], []
         if len(series) > 1:
-            self.ax.legend(fontsize=8, loc="upper right")
+            self.ax.legend(fontsize=8, loc=legend_loc)
+        if integer_x:
+            self.ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         self._bounds = [np.inf, -np.inf, np.inf, -np.inf]  # data xmin, xmax, ymin, ymax
         self._limits: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0)
         self._background = None

@@ -28,7 +28,7 @@ class TrainingPlots(QWidget):
         self.accuracy = LivePlot("Accuracy per epoch", "epoch", "accuracy", [
             Series("train", "train", {"color": "#08519c", "marker": "o", "markersize": 4}),
             Series("val", "validation", {"color": "#e6550d", "marker": "s", "markersize": 4})],
-            ylim=(0.0, 1.0))
+            ylim=(0.0, 1.0), legend_loc="lower right", integer_x=True)
         self.lr = LivePlot("Learning rate", "batch", "learning rate", [
             Series("lr", "lr", {"color": "#31a354"})])
         self.plots = (self.loss, self.accuracy, self.lr)

@@ -206,3 +206,25 @@ def test_architecture_editor_add_edit_reorder_remove(qtbot):
     editor.table.selectRow(0)
     editor.remove_selected()
     assert editor.spec() == [{"type": "dense", "units": 5}]
+
+
+def test_emit_keeps_the_count_of_true_right():
+    """PySide6 6.12 on Python 3.11 drops a reference to True on every emit; a few thousand
+    emits (one training run) then abort the interpreter. gui.qt_compat.emit compensates."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    from gui.qt_compat import emit
+
+    class Source(QObject):
+        changed = Signal(int, object)
+
+    source = Source()
+    received = []
+    source.changed.connect(lambda n, logs: received.append(n))
+    before = sys.getrefcount(True)
+    for i in range(2000):
+        emit(source.changed, i, {"flag": True})
+    received.clear()
+    assert abs(sys.getrefcount(True) - before) <= 2
