@@ -48,10 +48,11 @@ class MainWindow(QMainWindow):
 
         self.model_label = QLabel()
         self.dataset_label = QLabel()
-        self.statusBar().addWidget(self.dataset_label)
+        self.statusBar().addPermanentWidget(self.dataset_label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.session.model_changed.connect(lambda _m: self._update_status())
         self.session.dataset_changed.connect(lambda _d: self._update_status())
+        self.session.dataset_changed.connect(self._offer_default_model)
 
         self._build_menus()
         self._update_status()
@@ -226,13 +227,28 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         ds = self.session.dataset
-        self.dataset_label.setText(f"Dataset: {ds.name}" if ds is not None else "No dataset loaded")
+        self.dataset_label.setText(f"Dataset: {ds.name}  ·" if ds is not None
+                                   else "No dataset loaded  ·")
         dirty = " — not saved" if self.session.model_dirty else ""
         title = model_title(self.session.trained, self.session.model_path)
         self.model_label.setText(f"Model: {title}{dirty}")
         self.save_action.setEnabled(self.session.trained is not None)
         self.save_as_action.setEnabled(self.session.trained is not None)
         self.export_npz_action.setEnabled(self.session.trained is not None)
+
+    def _offer_default_model(self, dataset) -> None:
+        """Switching datasets also switches to that dataset's pretrained model, unless the
+        current model was trained here and not saved, or already belongs to the dataset."""
+        from gui.app import default_model_path
+
+        trained = self.session.trained
+        if dataset is None or self.session.model_dirty or self.train_page.is_running():
+            return
+        if trained is not None and (trained.meta.get("dataset") or {}).get("name") == dataset.name:
+            return
+        path = default_model_path(dataset.name)
+        if path is not None and path != self.session.model_path:
+            self.open_model(path)
 
     def _go_train(self) -> None:
         self.tabs.setCurrentWidget(self.train_page)

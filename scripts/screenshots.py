@@ -142,6 +142,14 @@ def main() -> int:
                 evaluate.map_layer.setCurrentIndex(0)
             wait(app, 0.3)
             save(window, args.out, name)
+        # NumtaDB: Bengali digits, with the pretrained NumtaDB model on the Predict page.
+        if data_page.dataset_combo.findData("numtadb") >= 0:
+            data_page.load_dataset("numtadb")
+            wait(app, until=lambda: window.session.dataset is not None
+                 and window.session.dataset.name == "numtadb" and not data_page.is_loading())
+            window.tabs.setCurrentWidget(data_page)
+            wait(app, 0.3)
+            save(window, args.out, "data_numtadb")
         window.close()
         wait(app, 0.2)
     return 0

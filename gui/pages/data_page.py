@@ -75,10 +75,9 @@ def infer_layers(spec: list[dict], input_shape: tuple[int, ...], num_classes: in
 
 
 def sample_indices(y: np.ndarray, num_classes: int, per_class: int) -> np.ndarray:
-    """The first ``per_class`` examples of every class, interleaved class by class."""
+    """The first ``per_class`` examples of every class, class after class."""
     picks = [np.flatnonzero(y == c)[:per_class] for c in range(num_classes)]
-    rows = [p[i] for i in range(per_class) for p in picks if i < len(p)]
-    return np.array(rows, dtype=np.int64)
+    return np.concatenate(picks).astype(np.int64) if picks else np.zeros(0, dtype=np.int64)
 
 
 class DataPage(QWidget):
@@ -135,7 +134,8 @@ class DataPage(QWidget):
         dl.addWidget(self.progress)
         dl.addWidget(self.progress_label)
         dl.addWidget(self.summary_label)
-        dl.addWidget(QLabel("Samples (first of each class, training split):"))
+        dl.addWidget(QLabel(f"Samples: the first {SAMPLES_PER_CLASS} of each class "
+                            "(training split)"))
         dl.addWidget(self.gallery, 1)
 
         # --- model column ------------------------------------------------------------------
@@ -147,7 +147,7 @@ class DataPage(QWidget):
         self.recommended_button.setToolTip("The preset and settings recommended for this dataset")
         self.preset_note = QLabel()
         self.preset_note.setWordWrap(True)
-        self.preset_note.setStyleSheet("color: palette(mid);")
+        self.preset_note.setStyleSheet("color: #505050;")
         self.editor = ArchitectureEditor()
         self.editor.set_inferer(self._infer)
         self.hyper = HyperparameterForm(max_threads=max(1, engine.get_num_threads() * 2))

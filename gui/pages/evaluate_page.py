@@ -271,6 +271,7 @@ class EvaluatePage(QWidget):
         if ev is None or ds is None:
             self.cell_title.setText("Evaluate first (the stored matrix has no images)")
             return
+        self.confusion_view.select(true_class, predicted)
         idx = ev.cell_indices(true_class, predicted)
         shown = idx[:CELL_LIMIT]
         more = f", the {CELL_LIMIT} most confident shown" if len(idx) > CELL_LIMIT else ""

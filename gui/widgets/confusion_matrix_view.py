@@ -49,6 +49,11 @@ class ConfusionMatrixView(QWidget):
         self._selected = None
         self.update()
 
+    def select(self, true_class: int, predicted: int) -> None:
+        """Outline a cell (the one whose images are shown)."""
+        self._selected = (true_class, predicted)
+        self.update()
+
     def matrix(self) -> np.ndarray | None:
         return None if self._cm is None else self._cm.copy()
 
