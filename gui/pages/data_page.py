@@ -216,6 +216,10 @@ class DataPage(QWidget):
         self._statuses = {s.name: s for s in statuses}
         self._show_status()
 
+    def dataset_found(self, name: str) -> bool:
+        status = self._statuses.get(name)
+        return bool(status is not None and status.found)
+
     def _show_status(self) -> None:
         name = self.current_dataset_name()
         status = self._statuses.get(name)
