@@ -96,7 +96,7 @@ class PredictPage(QWidget):
         dl.addStretch(1)
 
         # --- what the model sees -------------------------------------------------------------
-        self.input_view = PixelView(minimum=168)
+        self.input_view = PixelView(minimum=168, align_top=True)
         self.input_view.set_placeholder("Draw, load or drop an image")
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)

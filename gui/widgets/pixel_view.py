@@ -13,8 +13,10 @@ from gui.imaging import array_to_qimage
 class PixelView(QWidget):
     """Keeps the image's aspect ratio, scales by whole or fractional factors, no interpolation."""
 
-    def __init__(self, minimum: int = 112, parent: QWidget | None = None):
+    def __init__(self, minimum: int = 112, align_top: bool = False,
+                 parent: QWidget | None = None):
         super().__init__(parent)
+        self._align_top = align_top
         self._image: QImage | None = None
         self._array: np.ndarray | None = None
         self._placeholder = ""
@@ -49,7 +51,8 @@ class PixelView(QWidget):
         if scale >= 1:
             scale = max(1.0, float(int(scale)))  # whole factors keep pixels square and even
         tw, th = int(w * scale), int(h * scale)
-        return QRect((self.width() - tw) // 2, (self.height() - th) // 2, tw, th)
+        top = 0 if self._align_top else (self.height() - th) // 2
+        return QRect((self.width() - tw) // 2, top, tw, th)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)

@@ -26,9 +26,13 @@ class ProbabilityBars(BarList):
         if len(class_names) != p.size:
             raise ValueError(f"{p.size} probabilities for {len(class_names)} class names")
         order = np.argsort(-p, kind="stable")[: self._top_k]
-        bars = [Bar(class_names[i], float(p[i]), f"{100 * p[i]:5.1f} %", highlight=(n == 0))
+        bars = [Bar(class_names[i], float(p[i]), _percent(p[i]), highlight=(n == 0))
                 for n, i in enumerate(order)]
         self.set_bars(bars, max_value=1.0)
 
     def clear(self) -> None:
         self.set_bars([])
+
+
+def _percent(p: float) -> str:
+    return "<0.1 %" if 0 < p < 0.0005 else f"{100 * p:5.1f} %"

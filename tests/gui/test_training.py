@@ -74,7 +74,16 @@ def _slow_setup(window, epochs: int = 200) -> None:
     window.data_page.hyper.set_values({"epochs": epochs, "batch_size": 4})
 
 
-def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings):
+def _digit_png(window, tmp_path):  # noqa: ANN001, ANN202
+    from PIL import Image
+
+    x = window.session.dataset.x_test[0][..., 0]
+    path = tmp_path / "digit.png"
+    Image.fromarray(x).save(path)
+    return path
+
+
+def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp_path):
     _slow_setup(window)
     page = window.train_page
     assert page.start_training()
@@ -87,6 +96,12 @@ def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings):
     assert page.batches_seen == paused_at
     page.pause_button.click()
     qtbot.waitUntil(lambda: page.batches_seen > paused_at + 3, timeout=10000)
+    # The Predict page works with a snapshot of the model in training (after an epoch).
+    predict = window.predict_page
+    qtbot.waitUntil(lambda: "being trained" in predict.model_label.text(), timeout=10000)
+    assert predict.current_model() is not window.session.trained
+    predict.load_image(_digit_png(window, tmp_path))
+    assert predict.probabilities() is not None
     with qtbot.waitSignal(page.training_finished, timeout=10000) as blocker:
         page.stop_button.click()
     meta = blocker.args[0].meta
