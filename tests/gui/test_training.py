@@ -74,7 +74,7 @@ def _slow_setup(window, epochs: int = 200) -> None:
     window.data_page.hyper.set_values({"epochs": epochs, "batch_size": 4})
 
 
-def _digit_png(window, tmp_path):  # noqa: ANN001, ANN202
+def _digit_png(window, tmp_path):
     from PIL import Image
 
     x = window.session.dataset.x_test[0][..., 0]
