@@ -174,6 +174,19 @@ def bench_arch(name: str, args: argparse.Namespace, out=sys.stdout) -> dict[str,
     return result
 
 
+def bench_inference(arch: str = "digits-bn", repeats: int = 50) -> float:
+    """Median milliseconds to predict one 28x28 image (the canvas predicts while drawing)."""
+    model = build_model(arch, input_shape=(28, 28, 1), num_classes=10, seed=0)
+    x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
+    model.predict_proba(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_proba(x)
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
 def _blas_info() -> str:
     try:
         from threadpoolctl import threadpool_info
@@ -233,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         torch_text = f"{r['torch']:14.0f}" if "torch" in r else f"{'-':>14}"
         ratio = f"{r['ratio']:6.2f}x" if "ratio" in r else f"{'-':>7}"
         print(f"{r['arch']:<20} {r['mode']:<8} {r['engine']:13.0f} {torch_text} {ratio}")
+    print(f"one 28x28 image through digits-bn (inference): {bench_inference():.2f} ms "
+          "(median of 50)")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS: {rss:.0f} MiB")
     return 0
