@@ -231,3 +231,25 @@ def test_geometry_is_remembered(qtbot, settings):
     assert settings.geometry() is not None
     assert second.height() == 560  # (the offscreen screen is 800 px wide, so width is clamped)
     assert second.tabs.currentIndex() == 2
+
+
+def test_exports_of_plot_and_confusion_matrix_through_the_menu(qtbot, window, monkeypatch,
+                                                               tmp_path):
+    window.train_page.plot.add_batch(1, 0.5, 0.01)
+    page = window.evaluate_page
+    assert page.start_evaluation()
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=10000)
+    for name in ("plot.png", "plot.csv"):
+        monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                            staticmethod(lambda *a, n=name, **k: (str(tmp_path / n), "")))
+        window.export_plot_action.trigger()
+    for name in ("cm.png", "cm.csv"):
+        monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                            staticmethod(lambda *a, n=name, **k: (str(tmp_path / n), "")))
+        window.export_cm_action.trigger()
+    assert (tmp_path / "plot.png").stat().st_size > 1000
+    assert "loss,raw,1,0.5" in (tmp_path / "plot.csv").read_text()
+    assert (tmp_path / "cm.png").stat().st_size > 500
+    rows = (tmp_path / "cm.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 4 and rows[0].endswith("class 0,class 1,class 2")
+    assert error_boxes(window) == []
