@@ -232,7 +232,7 @@ class Trainer:
                 if self.stop_training:
                     break
                 start = time.perf_counter()
-                batch_loss, batch_acc, lr = self._train_batch(x, y, order, bpe)
+                batch_loss, batch_acc, lr = self._train_batch(x, y, order)
                 elapsed = time.perf_counter() - start
                 epoch_seconds += elapsed
                 timer.add_batch(elapsed)
@@ -268,7 +268,7 @@ class Trainer:
                                              "stopped_at": (self.epoch, self.batch)})
         return self.history
 
-    def _train_batch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, bpe: int
+    def _train_batch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray
                      ) -> tuple[float, float, float]:
         idx = order[self.batch * self.batch_size:(self.batch + 1) * self.batch_size]
         xb, yb = x[idx], y[idx]
