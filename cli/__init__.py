@@ -34,6 +34,10 @@ def run_cli(argv: list[str]) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (`predict ... | head`): not an error worth a message.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
