@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from gui.qt_compat import emit
 
@@ -43,6 +43,10 @@ class TaskWorker(QObject):
         else:
             emit(self.result, value)
         finally:
+            # Back to the GUI thread, where the runner deletes it (see TrainingWorker._go_home).
+            app = QCoreApplication.instance()
+            if app is not None and self.thread() is not app.thread():
+                self.moveToThread(app.thread())
             emit(self.finished)
 
     def _report(self, fraction: float, message: str = "") -> None:

@@ -16,13 +16,14 @@ trainer's thread-safe flags, which it checks between batches.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from engine.callbacks import Callback
 from engine.train import TrainingControl
@@ -138,6 +139,32 @@ class TrainingWorker(QObject):
             )
         except Exception as exc:
             traceback.print_exc()
+            self._go_home()
             emit(self.failed, error_text(exc))
             return
+        self._go_home()
         emit(self.finished, trained)
+
+    def _go_home(self) -> None:
+        # Hand the object back to the GUI thread before the last signal, so that
+        # thread.finished -> deleteLater destroys it there, never on the ending worker thread.
+        app = QCoreApplication.instance()
+        if app is not None and self.thread() is not app.thread():
+            self.moveToThread(app.thread())
+
+
+def expected_batches(config: Any, dataset: Any) -> int:
+    """Batches in the run, as train_model will count them (stratified split included)."""
+    from engine.data.split import stratified_split
+
+    y = dataset.y_train
+    if config.max_train_images and config.max_train_images < len(y):
+        n = config.max_train_images
+    else:
+        n = len(y)
+    if config.val_split and not config.max_train_images:
+        train_idx, _ = stratified_split(y, config.val_split, seed=config.seed)
+        n = len(train_idx)
+    elif config.val_split:
+        n = n - round(n * config.val_split)
+    return config.epochs * math.ceil(max(1, n) / config.batch_size)

@@ -29,7 +29,7 @@ from gui.session import Session
 from gui.settings import Settings
 from gui.text import duration
 from gui.widgets.training_plots import TrainingPlots
-from gui.worker import TrainingWorker
+from gui.worker import TrainingWorker, expected_batches
 
 CHECKPOINT_EVERY = 200  # batches; also written at every epoch end and on stop
 
@@ -169,7 +169,7 @@ class TrainPage(QWidget):
             except ValueError as exc:
                 show_error(self, "Cannot start training", str(exc))
                 return False
-            self.plot.reset(self._expected_batches(config, dataset), config.epochs, config.lr)
+            self.plot.reset(expected_batches(config, dataset), config.epochs, config.lr)
             self.log.clear()
             self.run_label.setText(
                 f"<b>{dataset.name}</b> · {config.arch_label} · {config.epochs} epochs · batch "
@@ -206,23 +206,6 @@ class TrainPage(QWidget):
         # The axes are rendered before the worker competes for the interpreter.
         self.plot.render_then(thread.start)
         return True
-
-    @staticmethod
-    def _expected_batches(config: Any, dataset: Any) -> int:
-        """Batches in the run, as train_model will count them (stratified split included)."""
-        from engine.data.split import stratified_split
-
-        y = dataset.y_train
-        if config.max_train_images and config.max_train_images < len(y):
-            n = config.max_train_images
-        else:
-            n = len(y)
-        if config.val_split and not config.max_train_images:
-            train_idx, _ = stratified_split(y, config.val_split, seed=config.seed)
-            n = len(train_idx)
-        elif config.val_split:
-            n = n - round(n * config.val_split)
-        return config.epochs * math.ceil(max(1, n) / config.batch_size)
 
     def stop_training(self) -> None:
         if self._worker is not None:

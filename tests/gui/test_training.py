@@ -211,3 +211,16 @@ def test_event_loop_never_stalls_over_50_ms_while_training(qtbot, window):
     worst = max(gaps)
     assert worst < 50, (f"the event loop stalled for {worst} ms (run {seconds:.1f} s, "
                         f"{len(gaps)} ticks, {page.plot.loss.full_draws} full renders)")
+
+
+def test_expected_batches_match_the_run(tiny_dataset):
+    from engine.run import train_model
+    from gui.worker import expected_batches
+
+    seen = []
+    from engine.callbacks import LambdaCallback
+
+    config = tiny_config(epochs=2, batch_size=7, val_split=0.3)
+    train_model(config, tiny_dataset,
+                callbacks=[LambdaCallback(on_train_begin=lambda logs: seen.append(logs))])
+    assert expected_batches(config, tiny_dataset) == seen[0]["total_steps"]
