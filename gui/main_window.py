@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
 
     def _go_train(self) -> None:
         self.tabs.setCurrentWidget(self.train_page)
+        self.train_page.start_training()
 
     def _on_training_finished(self, trained) -> None:
         self.session.set_model(trained, None, dirty=True)

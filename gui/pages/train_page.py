@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -169,6 +170,8 @@ class TrainPage(QWidget):
             except ValueError as exc:
                 show_error(self, "Cannot start training", str(exc))
                 return False
+            if self.unfinished_checkpoint() is not None and not self._confirm_discard():
+                return False
             self.plot.reset(expected_batches(config, dataset), config.epochs, config.lr)
             self.log.clear()
             self.run_label.setText(
@@ -206,6 +209,14 @@ class TrainPage(QWidget):
         # The axes are rendered before the worker competes for the interpreter.
         self.plot.render_then(thread.start)
         return True
+
+    def _confirm_discard(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Unfinished run",
+            "An unfinished run can still be resumed. Start a new run and discard it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def stop_training(self) -> None:
         if self._worker is not None:

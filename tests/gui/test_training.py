@@ -49,7 +49,8 @@ def test_train_page_run_grows_the_plots_and_hands_over_the_model(qtbot, window):
     snapshots = []
     page.snapshot_ready.connect(snapshots.append)
     with qtbot.waitSignal(page.training_finished, timeout=30000) as blocker:
-        assert page.start_training()
+        window.data_page.train_button.click()  # "Train this network →" starts the run
+        assert window.tabs.currentWidget() is page
         assert page.is_running() and not page.start_button.isEnabled()
     trained = blocker.args[0]
     qtbot.waitUntil(lambda: not page.is_running(), timeout=5000)
@@ -83,7 +84,8 @@ def _digit_png(window, tmp_path):
     return path
 
 
-def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp_path):
+def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp_path,
+                                                   monkeypatch):
     _slow_setup(window)
     page = window.train_page
     assert page.start_training()
@@ -111,6 +113,13 @@ def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp
     assert ckpt.is_file() and meta["checkpoint"] == str(ckpt)
     assert page.resume_banner.isVisibleTo(page)
     stopped_step = page._last_step
+
+    # Starting afresh asks before discarding the unfinished run; "No" keeps it.
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No))
+    assert page.start_training() is False and len(asked) == 1
+    assert ckpt.is_file()
 
     # A new window (the app restarted) offers to resume, and resuming continues the run.
     from gui.main_window import MainWindow
