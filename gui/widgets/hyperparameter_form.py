@@ -38,6 +38,8 @@ class HyperparameterForm(QWidget):
         self.val_split = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5, value=0.1,
                                         singleStep=0.05)
         left, right = QFormLayout(), QFormLayout()
+        for form in (left, right):
+            form.setHorizontalSpacing(12)
         left.addRow("Epochs", self.epochs)
         left.addRow("Batch size", self.batch_size)
         left.addRow("Optimizer", self.optimizer)
