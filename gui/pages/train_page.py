@@ -241,7 +241,10 @@ class TrainPage(QWidget):
             self._worker.stop()
         if self._thread is not None:
             self._thread.quit()
-            self._thread.wait(msecs)
+            if self._thread.wait(msecs):
+                # Do now what the queued thread.finished slot would do, so that a close
+                # right after this does not find a run "in progress".
+                self._on_thread_finished()
 
     # --- worker signals (GUI thread) ---------------------------------------------------------
     def _on_train_begin(self, logs: dict) -> None:
@@ -325,8 +328,10 @@ class TrainPage(QWidget):
         show_error(self, "Training failed", message)
 
     def _on_thread_finished(self) -> None:
-        if self._thread is not None:
-            self._thread.deleteLater()
+        thread = self._thread
+        if thread is None or thread.isRunning():  # already handled (see shutdown)
+            return
+        thread.deleteLater()
         self._thread, self._worker = None, None
         self._status_timer.stop()
         self.pause_button.setChecked(False)

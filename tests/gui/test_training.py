@@ -233,3 +233,16 @@ def test_expected_batches_match_the_run(tiny_dataset):
     train_model(config, tiny_dataset,
                 callbacks=[LambdaCallback(on_train_begin=lambda logs: seen.append(logs))])
     assert expected_batches(config, tiny_dataset) == seen[0]["total_steps"]
+
+
+def test_closing_right_after_a_run_ends_does_not_ask(qtbot, window, monkeypatch):
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No))
+    page = window.train_page
+    with qtbot.waitSignal(page.training_finished, timeout=30000):
+        assert page.start_training()
+    # The thread's own "finished" has not been handled yet; shutting down settles it.
+    page.shutdown()
+    assert not page.is_running()
+    assert window.close() and asked == []
