@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import fused
 from engine.layers.activations import softmax
 from engine.layers.base import Layer
 
@@ -50,6 +51,12 @@ class Sequential:
         self.output_shapes = [tuple(s) for s in output_shapes]
         self.timings: dict[str, dict[str, float]] = {}
         self.reset_timings()
+        # Conv/BN/ReLU/max-pool runs executed fused in training (engine.fused); False turns
+        # it off for this model. Each layer of a run is timed with the fused phase that does
+        # its work (see ConvBNReLUPool.times).
+        self.fusion = True
+        self._fused_runs = fused.find_runs(self.layers)
+        self._fused_done: list[int] = []
 
     # -- computation ---------------------------------------------------------------------
     @property
@@ -68,10 +75,23 @@ class Sequential:
             )
         clock = time.perf_counter
         timings = self.timings
-        for name, layer in zip(self.layer_names, self.layers, strict=True):
+        runs = self._fused_runs if self.fusion and fused.get_fusion() else {}
+        done = self._fused_done = []
+        names, layers = self.layer_names, self.layers
+        i = 0
+        while i < len(layers):
             start = clock()
-            x = layer.forward(x, training)
-            timings[name]["forward"] += clock() - start
+            run = runs.get(i)
+            if run is not None and run.applies(x, training):
+                x = run.forward(x)
+                done.append(i)
+                for name, seconds in zip(names[i : i + 4], run.times, strict=True):
+                    timings[name]["forward"] += seconds
+                i += 4
+            else:
+                x = layers[i].forward(x, training)
+                timings[names[i]]["forward"] += clock() - start
+                i += 1
         return x
 
     def backward(self, dlogits: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -85,11 +105,24 @@ class Sequential:
             first.needs_input_grad = input_grad
         clock = time.perf_counter
         timings = self.timings
+        # Runs the last forward executed fused, by index of their last layer.
+        fused_ends = {i + 3: i for i in self._fused_done}
+        self._fused_done = []
         d = dlogits
-        for name, layer in zip(reversed(self.layer_names), reversed(self.layers), strict=True):
+        i = len(self.layers) - 1
+        while i >= 0:
             start = clock()
-            d = layer.backward(d)
-            timings[name]["backward"] += clock() - start
+            head = fused_ends.get(i)
+            if head is not None:
+                run = self._fused_runs[head]
+                d = run.backward(d)
+                for name, seconds in zip(self.layer_names[head : i + 1], run.times, strict=True):
+                    timings[name]["backward"] += seconds
+            else:
+                head = i
+                d = self.layers[i].backward(d)
+                timings[self.layer_names[i]]["backward"] += clock() - start
+            i = head - 1
         return d
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

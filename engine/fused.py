@@ -1,0 +1,242 @@
+"""Fused execution of a Conv2D -> BatchNorm -> ReLU -> MaxPool2D(2) run in a training step.
+
+``Sequential`` finds such runs when it is built and, in training mode, executes each through a
+:class:`ConvBNReLUPool` instead of layer by layer. The layers stay what they are (names,
+params, grads, buffers, state_dict keys, summary); only the work between them changes:
+
+- BatchNorm statistics are taken chunk by chunk over the convolution's output (chunk sums in
+  a fixed order, combined in float64), so they are those of the whole batch whatever the
+  thread count;
+- normalise, scale and shift and the 2x2 max-pool run in one pass per chunk while the chunk
+  is in cache, and ReLU is applied after the pool (max-pool and ReLU commute: 4x fewer
+  elements); the pool keeps two boolean masks per window (which column, which row won);
+- backward scatters the pooled gradient into the window winners and takes BatchNorm's
+  reductions in the same pass, then forms the convolution's output gradient in place.
+
+Results equal the layer-by-layer path up to float rounding (tests/engine/test_fused.py).
+Evaluation-mode passes and runs that do not fit (pool other than 2x2 stride 2, odd sizes)
+go layer by layer. :func:`set_fusion` turns fusion off for the whole process, a model's
+``fusion`` attribute for one model.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from engine import threads
+from engine.layers.activations import ReLU
+from engine.layers.conv import Conv2D
+from engine.layers.norm import BatchNorm
+from engine.layers.pool import MaxPool2D
+
+# Values per chunk (about 1 MB of float32): a chunk's passes run in a core's L2 cache.
+_CHUNK_VALUES = 262144
+
+_enabled = True
+
+
+def set_fusion(enabled: bool) -> None:
+    """Turn fused execution of conv/BN/ReLU/max-pool runs on or off for the process."""
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def get_fusion() -> bool:
+    return _enabled
+
+
+def find_runs(layers: list) -> dict[int, ConvBNReLUPool]:
+    """Fusable runs by index of their first layer: Conv2D, BatchNorm, ReLU, MaxPool2D(2, 2)."""
+    runs = {}
+    i = 0
+    while i + 4 <= len(layers):
+        conv, bn, relu, pool = layers[i : i + 4]
+        if (
+            type(conv) is Conv2D
+            and type(bn) is BatchNorm
+            and type(relu) is ReLU
+            and type(pool) is MaxPool2D
+            and bn.num_features == conv.out_channels
+            and pool.pool_size == pool.stride == 2
+        ):
+            runs[i] = ConvBNReLUPool(conv, bn, relu, pool)
+            i += 4
+        else:
+            i += 1
+    return runs
+
+
+def _in_chunks(fn, n: int, per_image: int) -> list:
+    """Call ``fn(part, i0, i1)`` on fixed chunks of images (independent of the thread count), the
+    chunks dealt to the engine's threads (``part`` numbers the thread's share, for scratch
+    buffers); results in chunk order."""
+    per_chunk = max(1, _CHUNK_VALUES // max(per_image, 1))
+    chunks = [(a, min(a + per_chunk, n)) for a in range(0, n, per_chunk)]
+    groups = threads.split_range(len(chunks), threads.get_num_threads())
+
+    def run(part: int, g0: int, g1: int) -> list:
+        return [fn(part, a, b) for a, b in chunks[g0:g1]]
+
+    tasks = [(part, g0, g1) for part, (g0, g1) in enumerate(groups)]
+    return [r for results in threads.parallel_map(run, tasks) for r in results]
+
+
+class ConvBNReLUPool:
+    """Executes conv -> batchnorm -> relu -> maxpool(2, 2) as one step (training mode).
+
+    Shapes: x (N, H, W, C_in) -> (N, Ho / 2, Wo / 2, C_out), Ho, Wo the conv's output size
+    (even). Backward: dout (N, Ho / 2, Wo / 2, C_out) -> dx (N, H, W, C_in) or None.
+    """
+
+    def __init__(self, conv: Conv2D, bn: BatchNorm, relu: ReLU, pool: MaxPool2D) -> None:
+        self.conv, self.bn, self.relu, self.pool = conv, bn, relu, pool
+        self._cache: tuple | None = None
+        # Seconds of the last forward or backward per layer (conv, bn, relu, pool): the
+        # conv's own work; BatchNorm's statistics (forward) or input gradient (backward);
+        # ReLU on the pooled values; the normalise-and-pool pass (forward) or the scatter
+        # to the window winners with BatchNorm's reductions (backward).
+        self.times = (0.0, 0.0, 0.0, 0.0)
+        self._scratch: dict[tuple, np.ndarray] = {}
+
+    def applies(self, x: np.ndarray, training: bool) -> bool:
+        """Whether this input is done fused (training, a 2x2 pool covering the conv output)."""
+        if not training or x.ndim != 4 or len(x) == 0:
+            return False
+        ho, wo = self.conv._out_hw(x.shape[1], x.shape[2])
+        return ho % 2 == 0 and wo % 2 == 0
+
+    def _buf(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        size = int(np.prod(shape))
+        buf = self._scratch.get(key)
+        if buf is None or buf.dtype != dtype or buf.size < size:
+            buf = self._scratch[key] = np.empty(size, dtype)
+        return buf[:size].reshape(shape)
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (N, H, W, C_in) -> (N, Ho / 2, Wo / 2, C_out), training mode."""
+        bn = self.bn
+        clock = time.perf_counter
+        t0 = clock()
+        y = self.conv.forward(x, True)  # (N, Ho, Wo, C)
+        t1 = clock()
+        n, ho, wo, c = y.shape
+        dtype = y.dtype
+        per_image = ho * wo * c
+        first = y[0, 0, 0].copy()
+        ones = np.ones(_CHUNK_VALUES // c + ho * wo, dtype)
+
+        def moments(part: int, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+            y2 = y[i0:i1].reshape(-1, c)
+            t = self._buf(("t", part), y2.shape, dtype)
+            np.subtract(y2, first, out=t)
+            return ones[: len(t)] @ t, np.einsum("ij,ij->j", t, t)
+
+        sums = _in_chunks(moments, n, per_image)
+        m = n * ho * wo
+        shifted_mean = np.sum([s for s, _ in sums], axis=0, dtype=np.float64) / m
+        mean_sq = np.sum([q for _, q in sums], axis=0, dtype=np.float64) / m
+        var = np.maximum(mean_sq - shifted_mean**2, 0.0)
+        mean = first + shifted_mean
+        inv_std = (1.0 / np.sqrt(var + bn.eps)).astype(dtype)
+        k = (bn.params["gamma"] * inv_std).astype(dtype)
+        offset = (first + shifted_mean.astype(dtype)).astype(dtype)
+        beta = bn.params["beta"]
+
+        rm, rv = bn.buffers["running_mean"], bn.buffers["running_var"]
+        mom = bn.momentum
+        rm *= mom
+        rm += ((1 - mom) * mean).astype(rm.dtype)
+        rv *= mom
+        rv += ((1 - mom) * var * (m / max(m - 1, 1))).astype(rv.dtype)
+        t2 = clock()
+
+        hp, wp = ho // 2, wo // 2
+        out = np.empty((n, hp, wp, c), dtype)
+        left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
+        top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+
+        def normalise_pool(part: int, i0: int, i1: int) -> None:
+            cen = y[i0:i1]
+            cen -= offset  # kept for backward: y - mean
+            z = self._buf(("t", part), cen.shape, dtype)
+            np.multiply(cen, k, out=z)
+            z += beta
+            b = z.reshape(i1 - i0, hp, 2, wp, 2, c)
+            left, right = b[..., 0, :], b[..., 1, :]
+            row_max = self._buf(("row", part), (i1 - i0, hp, 2, wp, c), dtype)
+            np.maximum(left, right, out=row_max)
+            np.greater_equal(left, right, out=left_wins[i0:i1])
+            top, bottom = row_max[:, :, 0], row_max[:, :, 1]
+            np.greater_equal(top, bottom, out=top_wins[i0:i1])
+            np.maximum(top, bottom, out=out[i0:i1])
+
+        _in_chunks(normalise_pool, n, per_image)
+        t3 = clock()
+        np.maximum(out, 0, out=out)  # ReLU after the pool
+        self.times = (t1 - t0, t2 - t1, clock() - t3, t3 - t2)
+        self._cache = (y, out, inv_std)
+        return out
+
+    # --------------------------------------------------------------- backward
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """dout: (N, Ho / 2, Wo / 2, C_out) -> dx (N, H, W, C_in), or None (first layer)."""
+        if self._cache is None:
+            raise RuntimeError("fused backward called without a training-mode forward")
+        clock = time.perf_counter
+        t0 = clock()
+        centred, out, inv_std = self._cache
+        self._cache = None
+        bn = self.bn
+        n, ho, wo, c = centred.shape
+        hp, wp = ho // 2, wo // 2
+        dtype = centred.dtype
+        dout = np.asarray(dout, dtype=dtype)
+        left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
+        top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+        dz = self._buf(("dz",), centred.shape, dtype)
+        dp = self._buf(("dp",), out.shape, dtype)
+        np.greater(out, 0, out=dp)  # ReLU after the pool
+        dp *= dout
+        t1 = clock()
+        per_image = ho * wo * c
+        ones = np.ones(_CHUNK_VALUES // c + ho * wo, dtype)
+
+        def scatter(part: int, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+            dpc = dp[i0:i1]
+            rows = self._buf(("row", part), (i1 - i0, hp, 2, wp, c), dtype)
+            np.multiply(dpc, top_wins[i0:i1], out=rows[:, :, 0])
+            np.subtract(dpc, rows[:, :, 0], out=rows[:, :, 1])
+            b = dz[i0:i1].reshape(i1 - i0, hp, 2, wp, 2, c)
+            np.multiply(rows, left_wins[i0:i1], out=b[..., 0, :])
+            np.subtract(rows, b[..., 0, :], out=b[..., 1, :])
+            d2 = dz[i0:i1].reshape(-1, c)
+            dp2 = dpc.reshape(-1, c)
+            return ones[: len(dp2)] @ dp2, np.einsum("ij,ij->j", d2, centred[i0:i1].reshape(-1, c))
+
+        sums = _in_chunks(scatter, n, per_image)
+        t2 = clock()
+        m = n * ho * wo
+        dbeta = np.sum([s for s, _ in sums], axis=0, dtype=np.float64)
+        dgamma = np.sum([q for _, q in sums], axis=0, dtype=np.float64) * inv_std
+        bn.grads["beta"][...] = dbeta
+        bn.grads["gamma"][...] = dgamma
+        scale = (bn.params["gamma"] * inv_std).astype(dtype)
+        coef = (scale * inv_std * dgamma / m).astype(dtype)
+        const = (scale * dbeta / m).astype(dtype)
+
+        def input_grad(part: int, i0: int, i1: int) -> None:
+            d = dz[i0:i1]
+            d *= scale
+            t = self._buf(("t", part), d.shape, dtype)
+            np.multiply(centred[i0:i1], coef, out=t)
+            t += const
+            d -= t
+
+        _in_chunks(input_grad, n, per_image)
+        t3 = clock()
+        dx = self.conv.backward(dz)
+        self.times = (clock() - t3, t3 - t2, t1 - t0, t2 - t1)
+        return dx

@@ -1,0 +1,194 @@
+"""Fused conv -> BatchNorm -> ReLU -> max-pool execution against the layer-by-layer path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import fused, threads
+from engine.gradcheck import rel_error
+from engine.losses import softmax_cross_entropy
+from engine.spec import build_model
+
+SPEC = [
+    {"type": "conv2d", "filters": 6, "kernel_size": 3, "padding": "same"},
+    {"type": "batchnorm"},
+    {"type": "relu"},
+    {"type": "maxpool2d", "pool_size": 2},
+    {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same"},
+    {"type": "batchnorm"},
+    {"type": "relu"},
+    {"type": "maxpool2d", "pool_size": 2},
+    {"type": "flatten"},
+    {"type": "dense", "units": 5},
+]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = threads.get_num_threads()
+    yield
+    threads.set_num_threads(before)
+    fused.set_fusion(True)
+
+
+def _model(spec, input_shape, dtype, seed=0):
+    model = build_model(spec, input_shape=input_shape, num_classes=5, seed=seed).astype(dtype)
+    rng = np.random.default_rng(seed + 1)
+    for layer in model.layers:
+        if "gamma" in layer.params:
+            c = len(layer.params["gamma"])
+            layer.params["gamma"][:] = rng.uniform(0.5, 1.5, c) * rng.choice([-1, 1], c)
+            layer.params["beta"][:] = rng.standard_normal(c)
+    return model
+
+
+def _step(model, x, y, training=True, steps=2):
+    """Forward + backward (input gradient included); returns logits, dx, grads, state."""
+    for _ in range(steps):
+        logits = model.forward(x, training=training)
+        _, d = softmax_cross_entropy(logits, y)
+        dx = model.backward(d, input_grad=True)
+    grads = {name: g.copy() for name, _, g in model.parameters()}
+    return logits, dx, grads, model.state_dict()
+
+
+def _close(a, b, rtol, scale=None):
+    scale = max(float(np.max(np.abs(a))) if scale is None else scale, 1e-30)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+
+
+def _close_grads(expected, got, rtol):
+    """Per layer, relative to the layer's largest gradient: a conv bias before BatchNorm has
+    a true gradient of zero, so only its rounding noise is compared."""
+    for name in expected:
+        layer = name.split(".")[0]
+        scale = max(np.abs(g).max() for k, g in expected.items() if k.split(".")[0] == layer)
+        _close(expected[name], got[name], rtol, scale)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-5), (np.float64, 1e-11)])
+@pytest.mark.parametrize("n, size", [(7, 12), (64, 16), (1, 8)])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_fused_equals_layer_by_layer(dtype, rtol, n, size, nthreads):
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((n, size, size, 3)) * 2 + 0.5).astype(dtype)
+    y = rng.integers(0, 5, n)
+    threads.set_num_threads(1)
+    plain = _model(SPEC, (size, size, 3), dtype)
+    plain.fusion = False
+    expected = _step(plain, x, y)
+    threads.set_num_threads(nthreads)
+    model = _model(SPEC, (size, size, 3), dtype)
+    assert sorted(model._fused_runs) == [0, 4]
+    got = _step(model, x, y)
+    assert model._fused_runs[0]._cache is None  # backward consumed the fused cache
+    _close(expected[0], got[0], rtol)
+    _close(expected[1], got[1], rtol)
+    _close_grads(expected[2], got[2], rtol)
+    for name in expected[3]:
+        _close(expected[3][name], got[3][name], rtol)
+
+
+def test_thread_count_does_not_change_results():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 16, 16, 3)).astype(np.float32)
+    y = rng.integers(0, 5, 64)
+    results = []
+    for nthreads in (1, 2, 3):
+        threads.set_num_threads(nthreads)
+        results.append(_step(_model(SPEC, (16, 16, 3), np.float32), x, y))
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0][0], other[0])
+        for name in results[0][2]:
+            np.testing.assert_array_equal(results[0][2][name], other[2][name])
+
+
+def test_eval_mode_and_set_fusion_off_go_layer_by_layer():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 8, 8, 3))
+    model = _model(SPEC, (8, 8, 3), np.float64)
+    plain = _model(SPEC, (8, 8, 3), np.float64)
+    plain.fusion = False
+    model.forward(x, training=True)
+    assert model._fused_done == [0, 4]
+    plain.forward(x, training=True)
+    assert plain._fused_done == []
+    for name, value in plain.state_dict().items():  # running statistics included
+        np.testing.assert_allclose(model.state_dict()[name], value, rtol=1e-12)
+    np.testing.assert_allclose(model.forward(x, training=False),
+                               plain.forward(x, training=False), rtol=1e-12)
+    assert model._fused_done == []
+    fused.set_fusion(False)
+    model.forward(x, training=True)
+    assert model._fused_done == []
+
+
+def test_odd_sizes_and_other_pools_are_not_fused():
+    odd = _model(SPEC, (10, 10, 3), np.float64)  # second conv output 5x5: not fused there
+    x = np.random.default_rng(5).standard_normal((3, 10, 10, 3))
+    odd.forward(x, training=True)
+    assert odd._fused_done == [0]
+    plain = _model(SPEC, (10, 10, 3), np.float64)
+    plain.fusion = False
+    a = _step(plain, x, np.array([0, 1, 2]))
+    b = _step(odd, x, np.array([0, 1, 2]))
+    _close_grads(a[2], b[2], 1e-11)
+    spec3 = [dict(e, pool_size=3) if e["type"] == "maxpool2d" else e for e in SPEC[:4]]
+    spec3 += [{"type": "flatten"}, {"type": "dense", "units": 5}]
+    assert _model(spec3, (9, 9, 3), np.float64)._fused_runs == {}
+
+
+def test_layers_api_and_timings_kept():
+    model = _model(SPEC, (8, 8, 3), np.float32)
+    plain = _model(SPEC, (8, 8, 3), np.float32)
+    plain.fusion = False
+    assert model.summary() == plain.summary()
+    assert list(model.state_dict()) == list(plain.state_dict())
+    x = np.random.default_rng(6).standard_normal((4, 8, 8, 3)).astype(np.float32)
+    _step(model, x, np.arange(4))
+    # Each layer of a fused run is timed with the phase that does its work.
+    assert all(t["forward"] > 0 and t["backward"] > 0 for t in model.timings.values())
+
+
+def test_centred_difference_gradients_of_the_fused_path():
+    spec = [*SPEC[:4], {"type": "flatten"}, {"type": "dense", "units": 5}]
+    model = _model(spec, (6, 6, 2), np.float64, seed=2)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 6, 6, 2))
+    y = rng.integers(0, 5, 3)
+
+    def loss() -> float:
+        logits = model.forward(x, training=True)
+        model._fused_done = []
+        return softmax_cross_entropy(logits, y)[0]
+
+    logits = model.forward(x, training=True)
+    assert model._fused_done == [0]
+    dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
+    grads = {name: g.copy() for name, _, g in model.parameters()}
+    state = model.state_dict()
+    h = 1e-5
+    for name, param, _ in model.parameters():
+        numerical = np.zeros_like(param)
+        for idx in np.ndindex(param.shape):
+            old = param[idx]
+            param[idx] = old + h
+            up = loss()
+            param[idx] = old - h
+            down = loss()
+            param[idx] = old
+            numerical[idx] = (up - down) / (2 * h)
+        scale = max(np.abs(grads[name]).max(), np.abs(grads["dense1.W"]).max())
+        assert rel_error(numerical, grads[name], scale) < 1e-6, name
+    numerical = np.zeros_like(x)
+    for idx in list(np.ndindex(x.shape))[::7]:
+        old = x[idx]
+        x[idx] = old + h
+        up = loss()
+        x[idx] = old - h
+        down = loss()
+        x[idx] = old
+        numerical[idx] = (up - down) / (2 * h)
+        assert abs(numerical[idx] - dx[idx]) < 1e-6 * max(np.abs(dx).max(), 1e-12)
+    model.load_state_dict(state)
