@@ -94,7 +94,9 @@ class ConvBNReLUPool:
         self.conv, self.bn, self.relu, self.pool = conv, bn, relu, pool
         self._cache: tuple | None = None
         # Seconds of the last forward or backward per layer (conv, bn, relu, pool): the
-        # conv's own work; BatchNorm's statistics (forward) or input gradient (backward);
+        # conv's own work (with the chunk sums for BatchNorm's statistics, taken inside the
+        # conv's pass when it runs im2col by batch); combining the statistics (forward) or
+        # BatchNorm's input gradient (backward; without dx, the weight-gradient correction);
         # ReLU on the pooled values; the normalise-and-pool pass (forward) or the scatter
         # to the window winners with BatchNorm's reductions (backward).
         self.times = (0.0, 0.0, 0.0, 0.0)
@@ -114,35 +116,91 @@ class ConvBNReLUPool:
             buf = self._scratch[key] = np.empty(size, dtype)
         return buf[:size].reshape(shape)
 
+    def _ones(self, rows: int, dtype: np.dtype) -> np.ndarray:
+        ones = self._scratch.get(("ones",))
+        if ones is None or ones.dtype != dtype or len(ones) < rows:
+            ones = self._scratch[("ones",)] = np.ones(rows, dtype)
+        return ones[:rows]
+
+    def _weights64(self) -> np.ndarray:
+        """The conv's [W; b] as (K + 1, C_out) float64."""
+        conv = self.conv
+        W = conv.params["W"].reshape(-1, conv.out_channels)
+        return np.concatenate([W, conv.params["b"][None]]).astype(np.float64)
+
+    def _set_bn_grads(self, dgamma: np.ndarray, dbeta: np.ndarray) -> None:
+        self.bn.grads["gamma"][...] = dgamma
+        self.bn.grads["beta"][...] = dbeta
+
+    def _weight_grad_from_gram(self, P, gram, mean, inv_std, dgamma, dbeta, m) -> None:
+        """The conv's grads W, b = [dW; db] from P = cols.T @ dz and G = cols.T @ cols."""
+        conv, bn = self.conv, self.bn
+        W = conv.params["W"]
+        Wb = self._weights64()
+        colsum = gram[:, -1]
+        centred_cols = gram @ Wb - np.outer(colsum, mean)
+        inv = inv_std.astype(np.float64)
+        scale = bn.params["gamma"].astype(np.float64) * inv
+        coef = scale * inv * dgamma / m
+        const = scale * dbeta / m
+        dWb = scale * P - coef * centred_cols - np.outer(colsum, const)
+        conv.grads["W"][...] = dWb[:-1].reshape(W.shape)
+        conv.grads["b"][...] = dWb[-1]
+
     # ---------------------------------------------------------------- forward
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, H, W, C_in) -> (N, Ho / 2, Wo / 2, C_out), training mode."""
         bn = self.bn
         clock = time.perf_counter
         t0 = clock()
-        y = self.conv.forward(x, True)  # (N, Ho, Wo, C)
-        t1 = clock()
+        conv = self.conv
+        grams: dict[int, np.ndarray] = {}
+
+        def chunk_gram(part: int, ci: int, cols: np.ndarray, y2: np.ndarray) -> None:
+            grams[ci] = cols.T @ cols  # (K + 1, K + 1), while the chunk's columns are in cache
+
+        conv.chunk_hook = chunk_gram
+        try:
+            y = conv.forward(x, True)  # (N, Ho, Wo, C)
+        finally:
+            conv.chunk_hook = None
         n, ho, wo, c = y.shape
         dtype = y.dtype
         per_image = ho * wo * c
-        first = y[0, 0, 0].copy()
-        ones = np.ones(_CHUNK_VALUES // c + ho * wo, dtype)
-
-        def moments(part: int, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
-            y2 = y[i0:i1].reshape(-1, c)
-            t = self._buf(("t", part), y2.shape, dtype)
-            np.subtract(y2, first, out=t)
-            return ones[: len(t)] @ t, np.einsum("ij,ij->j", t, t)
-
-        sums = _in_chunks(moments, n, per_image)
         m = n * ho * wo
-        shifted_mean = np.sum([s for s, _ in sums], axis=0, dtype=np.float64) / m
-        mean_sq = np.sum([q for _, q in sums], axis=0, dtype=np.float64) / m
-        var = np.maximum(mean_sq - shifted_mean**2, 0.0)
-        mean = first + shifted_mean
+        if grams:
+            # y = cols @ [W; b], so its statistics follow from the columns' Gram matrix G
+            # (chunk partials added in a fixed order in float64): mean = colmean @ [W; b],
+            # var = diag([W; b].T @ Cov(cols) @ [W; b]), no pass over y.
+            gram = np.sum([grams[ci] for ci in sorted(grams)], axis=0, dtype=np.float64)
+            Wb = self._weights64()
+            col_mean = gram[-1] / m  # the last column of cols is ones
+            cov = gram / m - np.outer(col_mean, col_mean)
+            mean = col_mean @ Wb
+            var = np.maximum(np.einsum("kc,kl,lc->c", Wb, cov, Wb), 0.0)
+        else:  # not the im2col batch path: a pass over y, chunk sums shifted by a row
+            gram = None
+            ones = self._ones(_CHUNK_VALUES // c + ho * wo, dtype)
+
+            def moments(part: int, i0: int, i1: int) -> tuple:
+                y2 = y[i0:i1].reshape(-1, c)
+                f = y2[0].copy()
+                t = self._buf(("t", part), y2.shape, dtype)
+                np.subtract(y2, f, out=t)
+                return len(t), f, ones[: len(t)] @ t, np.einsum("ij,ij->j", t, t)
+
+            sums = _in_chunks(moments, n, per_image)
+            # Combined in a fixed order in float64 (Chan et al.'s pairwise update).
+            counts = np.array([p[0] for p in sums], np.float64)[:, None]
+            shifted = np.array([p[2] for p in sums], np.float64)
+            chunk_means = np.array([p[1] for p in sums], np.float64) + shifted / counts
+            mean = (chunk_means * counts).sum(axis=0) / m
+            m2 = np.array([p[3] for p in sums], np.float64) - shifted**2 / counts
+            var = np.maximum((m2 + counts * (chunk_means - mean) ** 2).sum(axis=0) / m, 0.0)
+        t1 = clock()
         inv_std = (1.0 / np.sqrt(var + bn.eps)).astype(dtype)
         k = (bn.params["gamma"] * inv_std).astype(dtype)
-        offset = (first + shifted_mean.astype(dtype)).astype(dtype)
+        offset = mean.astype(dtype)
         beta = bn.params["beta"]
 
         rm, rv = bn.buffers["running_mean"], bn.buffers["running_var"]
@@ -158,12 +216,18 @@ class ConvBNReLUPool:
         left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
         top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
 
+        # A first conv whose backward skips dx takes its gradients from the Gram matrix and
+        # never reads y again; otherwise y is centred in place for BatchNorm's backward.
+        centre = gram is None or conv.needs_input_grad
+        shift = beta if centre else (beta - mean * k).astype(dtype)
+
         def normalise_pool(part: int, i0: int, i1: int) -> None:
-            cen = y[i0:i1]
-            cen -= offset  # kept for backward: y - mean
-            z = self._buf(("t", part), cen.shape, dtype)
-            np.multiply(cen, k, out=z)
-            z += beta
+            yc = y[i0:i1]
+            if centre:
+                yc -= offset
+            z = self._buf(("t", part), yc.shape, dtype)
+            np.multiply(yc, k, out=z)
+            z += shift
             b = z.reshape(i1 - i0, hp, 2, wp, 2, c)
             left, right = b[..., 0, :], b[..., 1, :]
             row_max = self._buf(("row", part), (i1 - i0, hp, 2, wp, c), dtype)
@@ -177,7 +241,7 @@ class ConvBNReLUPool:
         t3 = clock()
         np.maximum(out, 0, out=out)  # ReLU after the pool
         self.times = (t1 - t0, t2 - t1, clock() - t3, t3 - t2)
-        self._cache = (y, out, inv_std)
+        self._cache = (y, centre, out, inv_std, mean, gram)
         return out
 
     # --------------------------------------------------------------- backward
@@ -187,24 +251,28 @@ class ConvBNReLUPool:
             raise RuntimeError("fused backward called without a training-mode forward")
         clock = time.perf_counter
         t0 = clock()
-        centred, out, inv_std = self._cache
+        y, centred, out, inv_std, mean, gram = self._cache
         self._cache = None
-        bn = self.bn
-        n, ho, wo, c = centred.shape
+        bn, conv = self.bn, self.conv
+        n, ho, wo, c = y.shape
         hp, wp = ho // 2, wo // 2
-        dtype = centred.dtype
+        m = n * ho * wo
+        dtype = y.dtype
         dout = np.asarray(dout, dtype=dtype)
         left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
         top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
-        dz = self._buf(("dz",), centred.shape, dtype)
+        dz = self._buf(("dz",), y.shape, dtype)
         dp = self._buf(("dp",), out.shape, dtype)
         np.greater(out, 0, out=dp)  # ReLU after the pool
         dp *= dout
         t1 = clock()
-        per_image = ho * wo * c
-        ones = np.ones(_CHUNK_VALUES // c + ho * wo, dtype)
+        dbeta = (self._ones(n * hp * wp, dtype) @ dp.reshape(-1, c)).astype(np.float64)
+        from_gram = gram is not None and not conv.needs_input_grad
+        offset = mean.astype(dtype)
 
-        def scatter(part: int, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+        def scatter(part: int, i0: int, i1: int) -> np.ndarray | None:
+            """dz of chunk i0:i1 (each window's gradient to its winner), and its part of
+            sum(dz * (y - mean)) unless the Gram matrix gives that."""
             dpc = dp[i0:i1]
             rows = self._buf(("row", part), (i1 - i0, hp, 2, wp, c), dtype)
             np.multiply(dpc, top_wins[i0:i1], out=rows[:, :, 0])
@@ -212,17 +280,32 @@ class ConvBNReLUPool:
             b = dz[i0:i1].reshape(i1 - i0, hp, 2, wp, 2, c)
             np.multiply(rows, left_wins[i0:i1], out=b[..., 0, :])
             np.subtract(rows, b[..., 0, :], out=b[..., 1, :])
-            d2 = dz[i0:i1].reshape(-1, c)
-            dp2 = dpc.reshape(-1, c)
-            return ones[: len(dp2)] @ dp2, np.einsum("ij,ij->j", d2, centred[i0:i1].reshape(-1, c))
+            if from_gram:
+                return None
+            yc = y[i0:i1]
+            if not centred:
+                yc -= offset
+            return np.einsum("ij,ij->j", dz[i0:i1].reshape(-1, c), yc.reshape(-1, c))
 
+        per_image = ho * wo * c
         sums = _in_chunks(scatter, n, per_image)
         t2 = clock()
-        m = n * ho * wo
-        dbeta = np.sum([s for s, _ in sums], axis=0, dtype=np.float64)
-        dgamma = np.sum([q for _, q in sums], axis=0, dtype=np.float64) * inv_std
-        bn.grads["beta"][...] = dbeta
-        bn.grads["gamma"][...] = dgamma
+        if from_gram:
+            # No dx wanted: the conv's output gradient dy = dz*scale - centred*coef - const
+            # is never formed. dW = cols.T @ dy is linear in it: P = cols.T @ dz (the conv's
+            # own product) and G = cols.T @ cols from forward give everything,
+            # sum(dz * centred) = sum_k P[k] [W; b][k] - mean * sum(dz) included.
+            conv.backward(dz)
+            t3 = clock()
+            P = np.concatenate([conv.grads["W"].reshape(-1, c), conv.grads["b"][None]])
+            P = P.astype(np.float64)
+            dgamma = (np.einsum("kc,kc->c", P, self._weights64()) - mean * dbeta) * inv_std
+            self._set_bn_grads(dgamma, dbeta)
+            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m)
+            self.times = (t3 - t2, clock() - t3, t1 - t0, t2 - t1)
+            return None
+        dgamma = np.sum(sums, axis=0, dtype=np.float64) * inv_std
+        self._set_bn_grads(dgamma, dbeta)
         scale = (bn.params["gamma"] * inv_std).astype(dtype)
         coef = (scale * inv_std * dgamma / m).astype(dtype)
         const = (scale * dbeta / m).astype(dtype)
@@ -231,12 +314,12 @@ class ConvBNReLUPool:
             d = dz[i0:i1]
             d *= scale
             t = self._buf(("t", part), d.shape, dtype)
-            np.multiply(centred[i0:i1], coef, out=t)
+            np.multiply(y[i0:i1], coef, out=t)
             t += const
             d -= t
 
         _in_chunks(input_grad, n, per_image)
         t3 = clock()
-        dx = self.conv.backward(dz)
+        dx = conv.backward(dz)
         self.times = (clock() - t3, t3 - t2, t1 - t0, t2 - t1)
         return dx

@@ -144,6 +144,10 @@ class Conv2D(Layer):
         self.algorithm = "auto"
         # False skips computing dx (set for a network's first layer; backward returns None).
         self.needs_input_grad = True
+        # Called as chunk_hook(part, chunk_index, cols, y_rows) after each chunk's product in the
+        # im2col "batch" path, while both are in cache (engine.fused takes BatchNorm
+        # statistics there); cols (rows, K + 1) end with the column of ones.
+        self.chunk_hook = None
         self._cache: tuple | None = None
         self._buffers: dict[tuple, np.ndarray] = {}
 
@@ -263,6 +267,7 @@ class Conv2D(Layer):
         # Small column matrices (first layers: few input channels) are kept for backward
         # instead of being gathered again; large ones are rebuilt chunk by chunk in cache.
         keep = training and y2.shape[0] * Wb.shape[0] * W.dtype.itemsize <= _KEEP_COLS_BYTES
+        hook = self.chunk_hook if training else None
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
@@ -272,6 +277,8 @@ class Conv2D(Layer):
                 cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf,
                               bias_column=True)
                 np.matmul(cols, Wb, out=y2[c0 * rows : c1 * rows])
+                if hook is not None:
+                    hook(part, ci, cols, y2[c0 * rows : c1 * rows])
 
         self._run_parts(task, len(chunks))
         return ("batch", xp, chunks, keep)

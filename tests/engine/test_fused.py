@@ -43,12 +43,12 @@ def _model(spec, input_shape, dtype, seed=0):
     return model
 
 
-def _step(model, x, y, training=True, steps=2):
-    """Forward + backward (input gradient included); returns logits, dx, grads, state."""
+def _step(model, x, y, training=True, steps=2, input_grad=True):
+    """Forward + backward; returns logits, dx, grads, state."""
     for _ in range(steps):
         logits = model.forward(x, training=training)
         _, d = softmax_cross_entropy(logits, y)
-        dx = model.backward(d, input_grad=True)
+        dx = model.backward(d, input_grad=input_grad)
     grads = {name: g.copy() for name, _, g in model.parameters()}
     return logits, dx, grads, model.state_dict()
 
@@ -70,21 +70,27 @@ def _close_grads(expected, got, rtol):
 @pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-5), (np.float64, 1e-11)])
 @pytest.mark.parametrize("n, size", [(7, 12), (64, 16), (1, 8)])
 @pytest.mark.parametrize("nthreads", [1, 2])
-def test_fused_equals_layer_by_layer(dtype, rtol, n, size, nthreads):
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_fused_equals_layer_by_layer(dtype, rtol, n, size, nthreads, input_grad):
+    """Also without the input gradient (a training step), where the first conv's weight
+    gradient comes from the Gram matrix of its columns instead of its output gradient."""
     rng = np.random.default_rng(n)
     x = (rng.standard_normal((n, size, size, 3)) * 2 + 0.5).astype(dtype)
     y = rng.integers(0, 5, n)
     threads.set_num_threads(1)
     plain = _model(SPEC, (size, size, 3), dtype)
     plain.fusion = False
-    expected = _step(plain, x, y)
+    expected = _step(plain, x, y, input_grad=input_grad)
     threads.set_num_threads(nthreads)
     model = _model(SPEC, (size, size, 3), dtype)
     assert sorted(model._fused_runs) == [0, 4]
-    got = _step(model, x, y)
+    got = _step(model, x, y, input_grad=input_grad)
     assert model._fused_runs[0]._cache is None  # backward consumed the fused cache
     _close(expected[0], got[0], rtol)
-    _close(expected[1], got[1], rtol)
+    if input_grad:
+        _close(expected[1], got[1], rtol)
+    else:
+        assert got[1] is None
     _close_grads(expected[2], got[2], rtol)
     for name in expected[3]:
         _close(expected[3][name], got[3][name], rtol)
@@ -167,6 +173,9 @@ def test_centred_difference_gradients_of_the_fused_path():
     assert model._fused_done == [0]
     dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
     grads = {name: g.copy() for name, _, g in model.parameters()}
+    logits = model.forward(x, training=True)
+    assert model.backward(softmax_cross_entropy(logits, y)[1], input_grad=False) is None
+    grads_no_dx = {name: g.copy() for name, _, g in model.parameters()}
     state = model.state_dict()
     h = 1e-5
     for name, param, _ in model.parameters():
@@ -181,6 +190,7 @@ def test_centred_difference_gradients_of_the_fused_path():
             numerical[idx] = (up - down) / (2 * h)
         scale = max(np.abs(grads[name]).max(), np.abs(grads["dense1.W"]).max())
         assert rel_error(numerical, grads[name], scale) < 1e-6, name
+        assert rel_error(numerical, grads_no_dx[name], scale) < 1e-6, name
     numerical = np.zeros_like(x)
     for idx in list(np.ndindex(x.shape))[::7]:
         old = x[idx]
