@@ -216,9 +216,11 @@ class ConvBNReLUPool:
         left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
         top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
 
-        # A first conv whose backward skips dx takes its gradients from the Gram matrix and
-        # never reads y again; otherwise y is centred in place for BatchNorm's backward.
-        centre = gram is None or conv.needs_input_grad
+        # With the Gram matrix, a backward without dx never reads y again, and one with dx
+        # centres it then; without, y is centred now, in place, for BatchNorm's backward.
+        # (Not decided by needs_input_grad: forward results must not depend on the last
+        # backward, or a resumed run would differ from an uninterrupted one.)
+        centre = gram is None
         shift = beta if centre else (beta - mean * k).astype(dtype)
 
         def normalise_pool(part: int, i0: int, i1: int) -> None:
