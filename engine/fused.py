@@ -26,6 +26,8 @@ import time
 import numpy as np
 
 from engine import threads
+from engine.im2col import im2col
+from engine.layers import conv as conv_module
 from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
 from engine.layers.norm import BatchNorm
@@ -148,8 +150,118 @@ class ConvBNReLUPool:
         conv.grads["b"][...] = dWb[-1]
 
     # ---------------------------------------------------------------- forward
+    def _stats_from_gram(self, gram: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of y = cols @ [W; b] over its m rows, from G = cols.T @ cols:
+        mean = colmean @ [W; b], var = diag([W; b].T @ Cov(cols) @ [W; b])."""
+        Wb = self._weights64()
+        col_mean = gram[-1] / m  # the last column of cols is ones
+        cov = gram / m - np.outer(col_mean, col_mean)
+        return col_mean @ Wb, np.maximum(np.einsum("kc,kl,lc->c", Wb, cov, Wb), 0.0)
+
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
+        bn = self.bn
+        rm, rv = bn.buffers["running_mean"], bn.buffers["running_var"]
+        mom = bn.momentum
+        rm *= mom
+        rm += ((1 - mom) * mean).astype(rm.dtype)
+        rv *= mom
+        rv += ((1 - mom) * var * (m / max(m - 1, 1))).astype(rv.dtype)
+
+    def _pool(self, part: int, z: np.ndarray, i0: int, i1: int, out, left_wins, top_wins):
+        """2x2 max-pool of z (i1 - i0, Ho, Wo, C) into out[i0:i1], noting which column, then
+        which row won (the first maximum in row-major order, as MaxPool2D picks)."""
+        n, ho, wo, c = z.shape
+        hp, wp = ho // 2, wo // 2
+        b = z.reshape(n, hp, 2, wp, 2, c)
+        left, right = b[..., 0, :], b[..., 1, :]
+        row_max = self._buf(("row", part), (n, hp, 2, wp, c), z.dtype)
+        np.maximum(left, right, out=row_max)
+        np.greater_equal(left, right, out=left_wins[i0:i1])
+        top, bottom = row_max[:, :, 0], row_max[:, :, 1]
+        np.greater_equal(top, bottom, out=top_wins[i0:i1])
+        np.maximum(top, bottom, out=out[i0:i1])
+
+    def _folds(self, x: np.ndarray) -> bool:
+        """Whether BatchNorm can be folded into the conv's product: im2col by batch with
+        the columns kept from forward to backward."""
+        conv = self.conv
+        if conv.uses_winograd() or threads.get_parallel_mode() != "batch":
+            return False
+        ho, wo = conv._out_hw(x.shape[1], x.shape[2])
+        k1 = conv.kh * conv.kw * conv.in_channels + 1
+        size = len(x) * ho * wo * k1 * conv.params["W"].dtype.itemsize
+        return size <= conv_module._KEEP_COLS_BYTES
+
+    def _forward_folded(self, x: np.ndarray) -> np.ndarray:
+        """Columns and their Gram matrix first, then BatchNorm folded into the weights:
+        z = cols @ ([W; b] * k) + (beta - mean * k) per chunk, pooled while in cache; the
+        conv's output y is never written."""
+        conv, bn = self.conv, self.bn
+        clock = time.perf_counter
+        t0 = clock()
+        W = conv.params["W"]
+        dtype = W.dtype
+        x = np.asarray(x)
+        if x.dtype != dtype:
+            x = x.astype(dtype)
+        n = len(x)
+        ho, wo = conv._out_hw(x.shape[1], x.shape[2])
+        c = conv.out_channels
+        k1 = W.size // c + 1
+        rows = ho * wo
+        xp = conv._pad(x, "train")
+        chunks = conv._chunks(n, rows * k1 * dtype.itemsize)
+        grams: list = [None] * len(chunks)
+
+        def columns(part: int, c_first: int, c_last: int) -> None:
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
+                buf = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
+                cols = im2col(xp[c0:c1], conv.kh, conv.kw, conv.stride, out=buf,
+                              bias_column=True)
+                grams[ci] = cols.T @ cols
+
+        conv._run_parts(columns, len(chunks))
+        t_cols = clock()
+        gram = np.sum(grams, axis=0, dtype=np.float64)
+        m = n * rows
+        mean, var = self._stats_from_gram(gram, m)
+        inv64 = 1.0 / np.sqrt(var + bn.eps)
+        inv_std = inv64.astype(dtype)
+        k = bn.params["gamma"].astype(np.float64) * inv64
+        folded = self._weights64() * k
+        folded[-1] += bn.params["beta"] - mean * k
+        folded = folded.astype(dtype)
+        self._update_running(mean, var, m)
+        t1 = clock()
+
+        hp, wp = ho // 2, wo // 2
+        out = np.empty((n, hp, wp, c), dtype)
+        left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
+        top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+
+        def normalise_pool(part: int, c_first: int, c_last: int) -> None:
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
+                cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
+                z = self._buf(("z", part), (c1 - c0, ho, wo, c), dtype)
+                np.matmul(cols, folded, out=z.reshape(-1, c))
+                self._pool(part, z, c0, c1, out, left_wins, top_wins)
+
+        conv._run_parts(normalise_pool, len(chunks))
+        t2 = clock()
+        np.maximum(out, 0, out=out)  # ReLU after the pool
+        conv._cache = (x.shape, ("batch", xp, chunks, True))
+        # conv: columns and Gram matrix; bn: statistics and folding; pool: the folded
+        # product (the conv's matrix product) with normalisation and pooling.
+        self.times = (t_cols - t0, t1 - t_cols, clock() - t2, t2 - t1)
+        self._cache = (None, False, out, inv_std, mean, gram)
+        return out
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, H, W, C_in) -> (N, Ho / 2, Wo / 2, C_out), training mode."""
+        if self._folds(x):
+            return self._forward_folded(x)
         bn = self.bn
         clock = time.perf_counter
         t0 = clock()
@@ -173,11 +285,7 @@ class ConvBNReLUPool:
             # (chunk partials added in a fixed order in float64): mean = colmean @ [W; b],
             # var = diag([W; b].T @ Cov(cols) @ [W; b]), no pass over y.
             gram = np.sum([grams[ci] for ci in sorted(grams)], axis=0, dtype=np.float64)
-            Wb = self._weights64()
-            col_mean = gram[-1] / m  # the last column of cols is ones
-            cov = gram / m - np.outer(col_mean, col_mean)
-            mean = col_mean @ Wb
-            var = np.maximum(np.einsum("kc,kl,lc->c", Wb, cov, Wb), 0.0)
+            mean, var = self._stats_from_gram(gram, m)
         else:  # not the im2col batch path: a pass over y, chunk sums shifted by a row
             gram = None
             ones = self._ones(_CHUNK_VALUES // c + ho * wo, dtype)
@@ -203,12 +311,7 @@ class ConvBNReLUPool:
         offset = mean.astype(dtype)
         beta = bn.params["beta"]
 
-        rm, rv = bn.buffers["running_mean"], bn.buffers["running_var"]
-        mom = bn.momentum
-        rm *= mom
-        rm += ((1 - mom) * mean).astype(rm.dtype)
-        rv *= mom
-        rv += ((1 - mom) * var * (m / max(m - 1, 1))).astype(rv.dtype)
+        self._update_running(mean, var, m)
         t2 = clock()
 
         hp, wp = ho // 2, wo // 2
@@ -230,14 +333,7 @@ class ConvBNReLUPool:
             z = self._buf(("t", part), yc.shape, dtype)
             np.multiply(yc, k, out=z)
             z += shift
-            b = z.reshape(i1 - i0, hp, 2, wp, 2, c)
-            left, right = b[..., 0, :], b[..., 1, :]
-            row_max = self._buf(("row", part), (i1 - i0, hp, 2, wp, c), dtype)
-            np.maximum(left, right, out=row_max)
-            np.greater_equal(left, right, out=left_wins[i0:i1])
-            top, bottom = row_max[:, :, 0], row_max[:, :, 1]
-            np.greater_equal(top, bottom, out=top_wins[i0:i1])
-            np.maximum(top, bottom, out=out[i0:i1])
+            self._pool(part, z, i0, i1, out, left_wins, top_wins)
 
         _in_chunks(normalise_pool, n, per_image)
         t3 = clock()
@@ -245,6 +341,26 @@ class ConvBNReLUPool:
         self.times = (t1 - t0, t2 - t1, clock() - t3, t3 - t2)
         self._cache = (y, centre, out, inv_std, mean, gram)
         return out
+
+    def _recompute_y(self, n: int, ho: int, wo: int) -> np.ndarray:
+        """The conv's output y = cols @ [W; b] (N, Ho, Wo, C) again, from the kept columns
+        (after a folded forward, when the backward wants dx)."""
+        conv = self.conv
+        W = conv.params["W"]
+        c = conv.out_channels
+        Wb = np.concatenate([W.reshape(-1, c), conv.params["b"][None]])
+        chunks = conv._cache[1][2]
+        rows = ho * wo
+        y = self._buf(("y",), (n * rows, c), W.dtype)
+
+        def task(part: int, c_first: int, c_last: int) -> None:
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
+                cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, len(Wb)), W.dtype)
+                np.matmul(cols, Wb, out=y[c0 * rows : c1 * rows])
+
+        conv._run_parts(task, len(chunks))
+        return y.reshape(n, ho, wo, c)
 
     # --------------------------------------------------------------- backward
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -256,14 +372,16 @@ class ConvBNReLUPool:
         y, centred, out, inv_std, mean, gram = self._cache
         self._cache = None
         bn, conv = self.bn, self.conv
-        n, ho, wo, c = y.shape
-        hp, wp = ho // 2, wo // 2
+        n, hp, wp, c = out.shape
+        ho, wo = 2 * hp, 2 * wp
+        if y is None and conv.needs_input_grad:
+            y = self._recompute_y(n, ho, wo)
         m = n * ho * wo
-        dtype = y.dtype
+        dtype = out.dtype
         dout = np.asarray(dout, dtype=dtype)
         left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
         top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
-        dz = self._buf(("dz",), y.shape, dtype)
+        dz = self._buf(("dz",), (n, ho, wo, c), dtype)
         dp = self._buf(("dp",), out.shape, dtype)
         np.greater(out, 0, out=dp)  # ReLU after the pool
         dp *= dout
