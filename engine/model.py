@@ -53,7 +53,7 @@ class Sequential:
         self.reset_timings()
         # Conv/BN/ReLU/max-pool runs executed fused in training (engine.fused); False turns
         # it off for this model. Each layer of a run is timed with the fused phase that does
-        # its work (see ConvBNReLUPool.times).
+        # its work (see the runs' ``times`` in engine.fused).
         self.fusion = True
         self._fused_runs = fused.find_runs(self.layers)
         self._fused_done: list[int] = []
@@ -85,9 +85,9 @@ class Sequential:
             if run is not None and run.applies(x, training):
                 x = run.forward(x)
                 done.append(i)
-                for name, seconds in zip(names[i : i + 4], run.times, strict=True):
+                for name, seconds in zip(names[i : i + run.size], run.times, strict=True):
                     timings[name]["forward"] += seconds
-                i += 4
+                i += run.size
             else:
                 x = layers[i].forward(x, training)
                 timings[names[i]]["forward"] += clock() - start
@@ -106,7 +106,7 @@ class Sequential:
         clock = time.perf_counter
         timings = self.timings
         # Runs the last forward executed fused, by index of their last layer.
-        fused_ends = {i + 3: i for i in self._fused_done}
+        fused_ends = {i + self._fused_runs[i].size - 1: i for i in self._fused_done}
         self._fused_done = []
         d = dlogits
         i = len(self.layers) - 1

@@ -142,7 +142,38 @@ def test_odd_sizes_and_other_pools_are_not_fused():
     _close_grads(a[2], b[2], 1e-11)
     spec3 = [dict(e, pool_size=3) if e["type"] == "maxpool2d" else e for e in SPEC[:4]]
     spec3 += [{"type": "flatten"}, {"type": "dense", "units": 5}]
-    assert _model(spec3, (9, 9, 3), np.float64)._fused_runs == {}
+    runs = _model(spec3, (9, 9, 3), np.float64)._fused_runs
+    assert list(runs) == [2] and isinstance(runs[2], fused.ReLUMaxPool)  # ReLU, pool swapped
+
+
+NO_BN = [
+    {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "same"},
+    {"type": "relu"},
+    {"type": "maxpool2d", "pool_size": 2},
+    {"type": "conv2d", "filters": 5, "kernel_size": 3, "padding": "same"},
+    {"type": "relu"},
+    {"type": "maxpool2d", "pool_size": 3, "stride": 2},
+    {"type": "flatten"},
+    {"type": "dense", "units": 5},
+]
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_relu_then_max_pool_runs_as_pool_then_relu(nthreads):
+    threads.set_num_threads(nthreads)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 11, 11, 3))
+    x[:, :4, :4] = -1.0  # flat negative regions: every window ties below zero
+    y = rng.integers(0, 5, 5)
+    plain = _model(NO_BN, (11, 11, 3), np.float64)
+    plain.fusion = False
+    model = _model(NO_BN, (11, 11, 3), np.float64)
+    assert sorted(model._fused_runs) == [1, 4]
+    expected, got = _step(plain, x, y), _step(model, x, y)
+    assert model._fused_done == [] and model.timings["relu1"]["forward"] > 0
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-12, atol=1e-15)
+    _close_grads(expected[2], got[2], 1e-12)
 
 
 def test_layers_api_and_timings_kept():
