@@ -11,6 +11,9 @@ interleaved with ours so that load from other processes hits both alike, and the
 medians is printed (above 1.0 means the engine is faster). PyTorch is a benchmark-only tool,
 never a dependency of the app.
 
+Training steps run conv/BatchNorm/ReLU/max-pool and ReLU/max-pool runs fused (engine.fused);
+the table then times each layer with the fused phase that does its work.
+
 OpenBLAS picks its kernels by CPU model unless ``OPENBLAS_CORETYPE`` says otherwise; the value
 in effect is printed, because it changes the engine's figures (PyTorch's are unaffected).
 """
@@ -161,6 +164,10 @@ def bench_arch(name: str, args: argparse.Namespace, out=sys.stdout) -> dict[str,
         shape_text = "x".join(map(str, shape))
         print(f"{lname:<10} {shape_text:>14} {f_ms:>11.2f} {b_ms:>12.2f}", file=out)
     print(f"{'total':<10} {'':>14} {total_f:>11.2f} {total_b:>12.2f}", file=out)
+    for i, run in sorted(model._fused_runs.items()):
+        names = model.layer_names[i : i + run.size]
+        print(f"fused in training ({type(run).__name__}): {', '.join(names)}; each layer is "
+              "timed with the fused phase that does its work", file=out)
     print(f"peak NumPy memory of the first step (work buffers included): {peak / 2**20:.1f} MiB",
           file=out)
     runs_text = " ".join(f"{v:.0f}" for v in ours)
