@@ -1,22 +1,29 @@
-"""Fused execution of a Conv2D -> BatchNorm -> ReLU -> MaxPool2D(2) run in a training step.
+"""Fused execution of Conv2D -> BatchNorm -> ReLU -> MaxPool2D(2) and ReLU -> MaxPool2D runs
+in training steps.
 
 ``Sequential`` finds such runs when it is built and, in training mode, executes each through a
-:class:`ConvBNReLUPool` instead of layer by layer. The layers stay what they are (names,
-params, grads, buffers, state_dict keys, summary); only the work between them changes:
+:class:`ConvBNReLUPool` or :class:`ReLUMaxPool` instead of layer by layer. The layers stay
+what they are (names, params, grads, buffers, state_dict keys, summary); only the work
+between them changes. For conv/BN/ReLU/pool (im2col by batch, columns small enough to keep):
 
-- BatchNorm statistics are taken chunk by chunk over the convolution's output (chunk sums in
-  a fixed order, combined in float64), so they are those of the whole batch whatever the
-  thread count;
-- normalise, scale and shift and the 2x2 max-pool run in one pass per chunk while the chunk
-  is in cache, and ReLU is applied after the pool (max-pool and ReLU commute: 4x fewer
-  elements); the pool keeps two boolean masks per window (which column, which row won);
-- backward scatters the pooled gradient into the window winners and takes BatchNorm's
-  reductions in the same pass, then forms the convolution's output gradient in place.
+- the columns and their Gram matrix G = cols.T @ cols come first (fixed chunks, partials
+  added in a fixed order in float64); BatchNorm's batch mean and variance follow from G and
+  [W; b] without a pass over the conv output, so they are those of the whole batch whatever
+  the thread count;
+- BatchNorm is folded into the weights, z = cols @ ([W; b] * k) + (beta - mean * k), and each
+  chunk's z is max-pooled while in cache (two boolean masks per window: which column, which
+  row won); ReLU runs after the pool (they commute: 4x fewer elements); the conv output is
+  never written;
+- backward scatters the pooled gradient to the window winners (dz); for a first layer (no
+  dx) the conv's weight gradient comes from P = cols.T @ dz and G, BatchNorm's from P; with
+  dx, the conv output is recomputed from the kept columns and the usual BatchNorm input
+  gradient is formed. Other convs (Winograd, large columns) take the statistics in a pass
+  over their output.
 
 Results equal the layer-by-layer path up to float rounding (tests/engine/test_fused.py).
-Evaluation-mode passes and runs that do not fit (pool other than 2x2 stride 2, odd sizes)
-go layer by layer. :func:`set_fusion` turns fusion off for the whole process, a model's
-``fusion`` attribute for one model.
+Evaluation-mode passes and runs that do not fit (odd sizes) go layer by layer.
+:func:`set_fusion` turns fusion off for the whole process, a model's ``fusion`` attribute
+for one model.
 """
 
 from __future__ import annotations
