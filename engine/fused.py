@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from engine import threads
-from engine.im2col import im2col
+from engine.im2col import windows
 from engine.layers import conv as conv_module
 from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
@@ -238,6 +238,20 @@ class ConvBNReLUPool:
         size = len(x) * ho * wo * k1 * conv.params["W"].dtype.itemsize
         return size <= conv_module._KEEP_COLS_BYTES
 
+    def _columns_by_window_position(self, xp: np.ndarray, out: np.ndarray) -> None:
+        """im2col of xp (n, Hp, Wp, C_in) into out (n * Ho * Wo, K + 1), rows ordered by
+        position in the 2x2 pool window first: (row a, column b, image, Ho / 2, Wo / 2).
+        The product's quarter blocks are then the four members of every window."""
+        conv = self.conv
+        win = windows(xp, conv.kh, conv.kw, conv.stride)  # (n, Ho, Wo, kh, kw, C_in)
+        n, ho, wo = win.shape[:3]
+        split = win.reshape(n, ho // 2, 2, wo // 2, 2, *win.shape[3:])
+        k = out.shape[1] - 1
+        target = out[:, :k].view()
+        target.shape = (2, 2, n, ho // 2, wo // 2, *win.shape[3:])
+        np.copyto(target, split.transpose(2, 4, 0, 1, 3, 5, 6, 7))
+        out[:, k] = 1
+
     def _forward_folded(self, x: np.ndarray) -> np.ndarray:
         """Columns and their Gram matrix first, then BatchNorm folded into the weights:
         z = cols @ ([W; b] * k) + (beta - mean * k) per chunk, pooled while in cache; the
@@ -262,9 +276,8 @@ class ConvBNReLUPool:
         def columns(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
-                buf = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
-                cols = im2col(xp[c0:c1], conv.kh, conv.kw, conv.stride, out=buf,
-                              bias_column=True)
+                cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
+                self._columns_by_window_position(xp[c0:c1], cols)
                 grams[ci] = cols.T @ cols
 
         conv._run_parts(columns, len(chunks))
@@ -283,25 +296,33 @@ class ConvBNReLUPool:
 
         hp, wp = ho // 2, wo // 2
         out = np.empty((n, hp, wp, c), dtype)
-        left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
+        left_q = self._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
         top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
 
         def normalise_pool(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
-                z = self._buf(("z", part), (c1 - c0, ho, wo, c), dtype)
+                z = self._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
                 np.matmul(cols, folded, out=z.reshape(-1, c))
-                self._pool(part, z, c0, c1, out, left_wins, top_wins)
+                # Contiguous quarter blocks: columns first, then rows (row-major first max).
+                row_max = self._buf(("row", part), (2, c1 - c0, hp, wp, c), dtype)
+                for a in (0, 1):
+                    np.maximum(z[a, 0], z[a, 1], out=row_max[a])
+                    np.greater_equal(z[a, 0], z[a, 1], out=left_q[a, c0:c1])
+                np.greater_equal(row_max[0], row_max[1], out=top_wins[c0:c1])
+                np.maximum(row_max[0], row_max[1], out=out[c0:c1])
 
         conv._run_parts(normalise_pool, len(chunks))
         t2 = clock()
         np.maximum(out, 0, out=out)  # ReLU after the pool
-        conv._cache = (x.shape, ("batch", xp, chunks, True))
+        # The kept columns are in window-position order: a conv backward (with dx) gathers
+        # its own in the usual order.
+        conv._cache = (x.shape, ("batch", xp, chunks, False))
         # conv: columns and Gram matrix; bn: statistics and folding; pool: the folded
         # product (the conv's matrix product) with normalisation and pooling.
         self.times = (t_cols - t0, t1 - t_cols, clock() - t2, t2 - t1)
-        self._cache = (None, False, out, inv_std, mean, gram)
+        self._cache = (None, False, out, inv_std, mean, gram, chunks)
         return out
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -385,8 +406,37 @@ class ConvBNReLUPool:
         t3 = clock()
         np.maximum(out, 0, out=out)  # ReLU after the pool
         self.times = (t1 - t0, t2 - t1, clock() - t3, t3 - t2)
-        self._cache = (y, centre, out, inv_std, mean, gram)
+        self._cache = (y, centre, out, inv_std, mean, gram, None)
         return out
+
+    def _folded_products(self, dp: np.ndarray, chunks, ho: int, wo: int) -> np.ndarray:
+        """P = cols.T @ dz (K + 1, C) in float64 after a folded forward, dz scattered from the
+        pooled gradient dp (N, Ho / 2, Wo / 2, C) chunk by chunk in window-position order,
+        each chunk's product taken while it is in cache (partials added in chunk order)."""
+        conv = self.conv
+        n, hp, wp, c = dp.shape
+        dtype = dp.dtype
+        k1 = conv.params["W"].size // c + 1
+        rows = ho * wo
+        left_q = self._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
+        top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+        partials = self._buf(("P",), (len(chunks), k1, c), dtype)
+
+        def task(part: int, c_first: int, c_last: int) -> None:
+            for ci in range(c_first, c_last):
+                c0, c1 = chunks[ci]
+                dz = self._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
+                r = self._buf(("row", part), (2, c1 - c0, hp, wp, c), dtype)
+                np.multiply(dp[c0:c1], top_wins[c0:c1], out=r[0])
+                np.subtract(dp[c0:c1], r[0], out=r[1])
+                for a in (0, 1):
+                    np.multiply(r[a], left_q[a, c0:c1], out=dz[a, 0])
+                    np.subtract(r[a], dz[a, 0], out=dz[a, 1])
+                cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
+                np.matmul(cols.T, dz.reshape(-1, c), out=partials[ci])
+
+        conv._run_parts(task, len(chunks))
+        return np.sum(partials, axis=0, dtype=np.float64)
 
     def _recompute_y(self, n: int, ho: int, wo: int) -> np.ndarray:
         """The conv's output y = cols @ [W; b] (N, Ho, Wo, C) again, from the kept columns
@@ -397,13 +447,16 @@ class ConvBNReLUPool:
         Wb = np.concatenate([W.reshape(-1, c), conv.params["b"][None]])
         chunks = conv._cache[1][2]
         rows = ho * wo
-        y = self._buf(("y",), (n * rows, c), W.dtype)
+        hp, wp = ho // 2, wo // 2
+        y = self._buf(("y",), (n, hp, 2, wp, 2, c), W.dtype)
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, len(Wb)), W.dtype)
-                np.matmul(cols, Wb, out=y[c0 * rows : c1 * rows])
+                z = self._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), W.dtype)
+                np.matmul(cols, Wb, out=z.reshape(-1, c))
+                y[c0:c1] = z.transpose(2, 3, 0, 4, 1, 5)
 
         conv._run_parts(task, len(chunks))
         return y.reshape(n, ho, wo, c)
@@ -415,25 +468,40 @@ class ConvBNReLUPool:
             raise RuntimeError("fused backward called without a training-mode forward")
         clock = time.perf_counter
         t0 = clock()
-        y, centred, out, inv_std, mean, gram = self._cache
+        y, centred, out, inv_std, mean, gram, folded_chunks = self._cache
         self._cache = None
         bn, conv = self.bn, self.conv
         n, hp, wp, c = out.shape
         ho, wo = 2 * hp, 2 * wp
-        if y is None and conv.needs_input_grad:
-            y = self._recompute_y(n, ho, wo)
         m = n * ho * wo
         dtype = out.dtype
         dout = np.asarray(dout, dtype=dtype)
         left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
         top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
-        dz = self._buf(("dz",), (n, ho, wo, c), dtype)
         dp = self._buf(("dp",), out.shape, dtype)
         np.greater(out, 0, out=dp)  # ReLU after the pool
         dp *= dout
         t1 = clock()
         dbeta = (self._ones(n * hp * wp, dtype) @ dp.reshape(-1, c)).astype(np.float64)
         from_gram = gram is not None and not conv.needs_input_grad
+        if folded_chunks is not None and from_gram:
+            P = self._folded_products(dp, folded_chunks, ho, wo)
+            conv._cache = None
+            t2 = clock()
+            dgamma = (np.einsum("kc,kc->c", P, self._weights64()) - mean * dbeta) * inv_std
+            self._set_bn_grads(dgamma, dbeta)
+            # pool: the scatter to the window winners and the conv's products P, one pass
+            # per chunk; conv: its weight gradient from P and G; bn: dgamma from P.
+            t3 = clock()
+            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m)
+            self.times = (clock() - t3, t3 - t2, t1 - t0, t2 - t1)
+            return None
+        if folded_chunks is not None:
+            y = self._recompute_y(n, ho, wo)
+            left_q = self._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
+            for a in (0, 1):
+                left_wins[:, :, a] = left_q[a]
+        dz = self._buf(("dz",), (n, ho, wo, c), dtype)
         offset = mean.astype(dtype)
 
         def scatter(part: int, i0: int, i1: int) -> np.ndarray | None:

@@ -233,3 +233,32 @@ def test_centred_difference_gradients_of_the_fused_path():
         numerical[idx] = (up - down) / (2 * h)
         assert abs(numerical[idx] - dx[idx]) < 1e-6 * max(np.abs(dx).max(), 1e-12)
     model.load_state_dict(state)
+
+
+@pytest.mark.parametrize("path", ["folded", "chunk hook", "winograd"])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_each_statistics_path_equals_layer_by_layer(path, input_grad, monkeypatch):
+    """Folded (columns kept), statistics from the conv's chunk hook (columns too large to
+    keep), and a pass over the output (Winograd convs)."""
+    from engine.layers import conv as conv_module
+
+    if path == "chunk hook":
+        monkeypatch.setattr(conv_module, "_KEEP_COLS_BYTES", 0)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 8, 8, 3))
+    y = rng.integers(0, 5, 6)
+    models = []
+    for fusion in (False, True):
+        model = _model(SPEC, (8, 8, 3), np.float64)
+        model.fusion = fusion
+        if path == "winograd":
+            for layer in model.layers:
+                if hasattr(layer, "algorithm"):
+                    layer.algorithm = "winograd"
+        models.append(model)
+    expected = _step(models[0], x, y, input_grad=input_grad)
+    got = _step(models[1], x, y, input_grad=input_grad)
+    _close(expected[0], got[0], 1e-10)
+    _close_grads(expected[2], got[2], 1e-10)
+    for name in expected[3]:
+        _close(expected[3][name], got[3][name], 1e-10)
