@@ -170,21 +170,27 @@ class ConvBNReLUPool:
             ones = self._scratch[("ones",)] = np.ones(rows, dtype)
         return ones[:rows]
 
-    def _weights64(self) -> np.ndarray:
-        """The conv's [W; b] as (K + 1, C_out) float64."""
+    def _weights64(self, shift: np.ndarray | None = None) -> np.ndarray:
+        """The conv's [W; b] as (K + 1, C_out) float64; for columns shifted by ``shift`` (K,)
+        (cols - shift), the bias row takes b + shift @ W, so the product is unchanged."""
         conv = self.conv
         W = conv.params["W"].reshape(-1, conv.out_channels)
-        return np.concatenate([W, conv.params["b"][None]]).astype(np.float64)
+        Wb = np.concatenate([W, conv.params["b"][None]]).astype(np.float64)
+        if shift is not None:
+            Wb[-1] += shift @ Wb[:-1]
+        return Wb
 
     def _set_bn_grads(self, dgamma: np.ndarray, dbeta: np.ndarray) -> None:
         self.bn.grads["gamma"][...] = dgamma
         self.bn.grads["beta"][...] = dbeta
 
-    def _weight_grad_from_gram(self, P, gram, mean, inv_std, dgamma, dbeta, m) -> None:
-        """The conv's grads W, b = [dW; db] from P = cols.T @ dz and G = cols.T @ cols."""
+    def _weight_grad_from_gram(self, P, gram, mean, inv_std, dgamma, dbeta, m,
+                               shift=None) -> None:
+        """The conv's grads W, b = [dW; db] from P = cols.T @ dz and G = cols.T @ cols (of
+        the columns shifted by ``shift``, if given: then dW = dW' + shift * db)."""
         conv, bn = self.conv, self.bn
         W = conv.params["W"]
-        Wb = self._weights64()
+        Wb = self._weights64(shift)
         colsum = gram[:, -1]
         centred_cols = gram @ Wb - np.outer(colsum, mean)
         inv = inv_std.astype(np.float64)
@@ -192,14 +198,16 @@ class ConvBNReLUPool:
         coef = scale * inv * dgamma / m
         const = scale * dbeta / m
         dWb = scale * P - coef * centred_cols - np.outer(colsum, const)
+        if shift is not None:
+            dWb[:-1] += np.outer(shift, dWb[-1])
         conv.grads["W"][...] = dWb[:-1].reshape(W.shape)
         conv.grads["b"][...] = dWb[-1]
 
     # ---------------------------------------------------------------- forward
-    def _stats_from_gram(self, gram: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def _stats_from_gram(self, gram: np.ndarray, m: int, shift=None) -> tuple[np.ndarray, ...]:
         """Mean and variance of y = cols @ [W; b] over its m rows, from G = cols.T @ cols:
         mean = colmean @ [W; b], var = diag([W; b].T @ Cov(cols) @ [W; b])."""
-        Wb = self._weights64()
+        Wb = self._weights64(shift)
         col_mean = gram[-1] / m  # the last column of cols is ones
         cov = gram / m - np.outer(col_mean, col_mean)
         return col_mean @ Wb, np.maximum(np.einsum("kc,kl,lc->c", Wb, cov, Wb), 0.0)
@@ -252,6 +260,24 @@ class ConvBNReLUPool:
         np.copyto(target, split.transpose(2, 4, 0, 1, 3, 5, 6, 7))
         out[:, k] = 1
 
+    def _shifted_padded(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x padded, minus its per-channel batch mean s (borders -s), and s tiled over the
+        kernel offsets (K,) float64. Columns of it keep the Gram matrix well conditioned
+        when the input is far from zero mean (G's float32 sums would otherwise cancel)."""
+        conv = self.conv
+        n, h, w, cin = x.shape
+        top, bottom, left, right = conv.pads
+        s = (self._ones(n * h * w, x.dtype) @ x.reshape(-1, cin)) / (n * h * w)
+        s = s.astype(x.dtype)
+        hp, wp = h + top + bottom, w + left + right
+        xs = self._buf(("xs",), (n, hp, wp, cin), x.dtype)
+        # Rows as (W * C_in,) runs: broadcasting s over a short last axis is ~30x slower.
+        xs.reshape(n, hp, wp * cin)[...] = np.tile(-s, wp)
+        inner = xs[:, top : top + h, left : left + w].view()
+        inner.shape = (n, h, w * cin)
+        np.subtract(x.reshape(n, h, w * cin), np.tile(s, w), out=inner)
+        return xs, np.tile(s.astype(np.float64), conv.kh * conv.kw)
+
     def _forward_folded(self, x: np.ndarray) -> np.ndarray:
         """Columns and their Gram matrix first, then BatchNorm folded into the weights:
         z = cols @ ([W; b] * k) + (beta - mean * k) per chunk, pooled while in cache; the
@@ -269,7 +295,7 @@ class ConvBNReLUPool:
         c = conv.out_channels
         k1 = W.size // c + 1
         rows = ho * wo
-        xp = conv._pad(x, "train")
+        xs, shift = self._shifted_padded(x)
         chunks = conv._chunks(n, rows * k1 * dtype.itemsize)
         grams: list = [None] * len(chunks)
 
@@ -277,18 +303,18 @@ class ConvBNReLUPool:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
-                self._columns_by_window_position(xp[c0:c1], cols)
+                self._columns_by_window_position(xs[c0:c1], cols)
                 grams[ci] = cols.T @ cols
 
         conv._run_parts(columns, len(chunks))
         t_cols = clock()
         gram = np.sum(grams, axis=0, dtype=np.float64)
         m = n * rows
-        mean, var = self._stats_from_gram(gram, m)
+        mean, var = self._stats_from_gram(gram, m, shift)
         inv64 = 1.0 / np.sqrt(var + bn.eps)
         inv_std = inv64.astype(dtype)
         k = bn.params["gamma"].astype(np.float64) * inv64
-        folded = self._weights64() * k
+        folded = self._weights64(shift) * k
         folded[-1] += bn.params["beta"] - mean * k
         folded = folded.astype(dtype)
         self._update_running(mean, var, m)
@@ -316,13 +342,11 @@ class ConvBNReLUPool:
         conv._run_parts(normalise_pool, len(chunks))
         t2 = clock()
         np.maximum(out, 0, out=out)  # ReLU after the pool
-        # The kept columns are in window-position order: a conv backward (with dx) gathers
-        # its own in the usual order.
-        conv._cache = (x.shape, ("batch", xp, chunks, False))
+        conv._cache = None  # a backward with dx sets it up (see backward)
         # conv: columns and Gram matrix; bn: statistics and folding; pool: the folded
         # product (the conv's matrix product) with normalisation and pooling.
         self.times = (t_cols - t0, t1 - t_cols, clock() - t2, t2 - t1)
-        self._cache = (None, False, out, inv_std, mean, gram, chunks)
+        self._cache = (None, False, out, inv_std, mean, gram, (chunks, shift, x))
         return out
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -438,14 +462,13 @@ class ConvBNReLUPool:
         conv._run_parts(task, len(chunks))
         return np.sum(partials, axis=0, dtype=np.float64)
 
-    def _recompute_y(self, n: int, ho: int, wo: int) -> np.ndarray:
+    def _recompute_y(self, n: int, ho: int, wo: int, chunks, shift) -> np.ndarray:
         """The conv's output y = cols @ [W; b] (N, Ho, Wo, C) again, from the kept columns
         (after a folded forward, when the backward wants dx)."""
         conv = self.conv
         W = conv.params["W"]
         c = conv.out_channels
-        Wb = np.concatenate([W.reshape(-1, c), conv.params["b"][None]])
-        chunks = conv._cache[1][2]
+        Wb = self._weights64(shift).astype(W.dtype)
         rows = ho * wo
         hp, wp = ho // 2, wo // 2
         y = self._buf(("y",), (n, hp, 2, wp, 2, c), W.dtype)
@@ -484,20 +507,25 @@ class ConvBNReLUPool:
         t1 = clock()
         dbeta = (self._ones(n * hp * wp, dtype) @ dp.reshape(-1, c)).astype(np.float64)
         from_gram = gram is not None and not conv.needs_input_grad
+        shift = None
+        if folded_chunks is not None:
+            folded_chunks, shift, x = folded_chunks
         if folded_chunks is not None and from_gram:
             P = self._folded_products(dp, folded_chunks, ho, wo)
-            conv._cache = None
             t2 = clock()
-            dgamma = (np.einsum("kc,kc->c", P, self._weights64()) - mean * dbeta) * inv_std
+            dgamma = (np.einsum("kc,kc->c", P, self._weights64(shift)) - mean * dbeta) * inv_std
             self._set_bn_grads(dgamma, dbeta)
             # pool: the scatter to the window winners and the conv's products P, one pass
             # per chunk; conv: its weight gradient from P and G; bn: dgamma from P.
             t3 = clock()
-            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m)
+            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m, shift)
             self.times = (clock() - t3, t3 - t2, t1 - t0, t2 - t1)
             return None
         if folded_chunks is not None:
-            y = self._recompute_y(n, ho, wo)
+            # The kept columns are shifted and in window-position order: y from them, and
+            # the conv's backward gathers its own columns in the usual order.
+            y = self._recompute_y(n, ho, wo, folded_chunks, shift)
+            conv._cache = (x.shape, ("batch", conv._pad(x, "train"), folded_chunks, False))
             left_q = self._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
             for a in (0, 1):
                 left_wins[:, :, a] = left_q[a]
