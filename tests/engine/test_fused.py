@@ -235,7 +235,7 @@ def test_centred_difference_gradients_of_the_fused_path():
     model.load_state_dict(state)
 
 
-@pytest.mark.parametrize("path", ["folded", "chunk hook", "winograd"])
+@pytest.mark.parametrize("path", ["folded", "chunk hook", "winograd", "filters"])
 @pytest.mark.parametrize("input_grad", [True, False])
 def test_each_statistics_path_equals_layer_by_layer(path, input_grad, monkeypatch):
     """Folded (columns kept), statistics from the conv's chunk hook (columns too large to
@@ -244,6 +244,8 @@ def test_each_statistics_path_equals_layer_by_layer(path, input_grad, monkeypatc
 
     if path == "chunk hook":
         monkeypatch.setattr(conv_module, "_KEEP_COLS_BYTES", 0)
+    if path == "filters":
+        monkeypatch.setattr(threads, "_parallel_mode", "filters")
     rng = np.random.default_rng(9)
     x = rng.standard_normal((6, 8, 8, 3))
     y = rng.integers(0, 5, 6)
