@@ -88,17 +88,9 @@ def col2im(
     n, hp, wp, c = padded_shape
     ho = (hp - kh) // stride + 1
     wo = (wp - kw) // stride + 1
-    d = dcols.reshape(n, ho, wo, kh, kw, c)
-    if out is None:
-        out = np.zeros(padded_shape, dtype=dcols.dtype)
-    else:
-        out.fill(0)
-    h_span = (ho - 1) * stride + 1
-    w_span = (wo - 1) * stride + 1
-    for i in range(kh):
-        for j in range(kw):
-            out[:, i : i + h_span : stride, j : j + w_span : stride, :] += d[:, :, :, i, j, :]
-    return out
+    # Regroup by kernel offset and share col2im_slabs' scatter.
+    slabs = dcols.reshape(n * ho * wo, kh * kw, c).transpose(1, 0, 2)
+    return col2im_slabs(np.ascontiguousarray(slabs), padded_shape, kh, kw, stride, out)
 
 
 def col2im_slabs(

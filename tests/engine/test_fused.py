@@ -9,6 +9,7 @@ from engine import fused, threads
 from engine.gradcheck import rel_error
 from engine.losses import softmax_cross_entropy
 from engine.spec import build_model
+from tests.engine.reference import numerical_gradient
 
 SPEC = [
     {"type": "conv2d", "filters": 6, "kernel_size": 3, "padding": "same"},
@@ -210,15 +211,7 @@ def test_centred_difference_gradients_of_the_fused_path():
     state = model.state_dict()
     h = 1e-5
     for name, param, _ in model.parameters():
-        numerical = np.zeros_like(param)
-        for idx in np.ndindex(param.shape):
-            old = param[idx]
-            param[idx] = old + h
-            up = loss()
-            param[idx] = old - h
-            down = loss()
-            param[idx] = old
-            numerical[idx] = (up - down) / (2 * h)
+        numerical = numerical_gradient(loss, param, h)
         scale = max(np.abs(grads[name]).max(), np.abs(grads["dense1.W"]).max())
         assert rel_error(numerical, grads[name], scale) < 1e-6, name
         assert rel_error(numerical, grads_no_dx[name], scale) < 1e-6, name
