@@ -46,9 +46,13 @@ install_system_packages() {
     fi
   fi
   say "installing system packages: ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  # A failure here is reported, not fatal: headless tests need none of these, and the app
+  # says which library is missing when Qt cannot start.
+  if ! { "${sudo[@]}" apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+           --no-install-recommends "${missing[@]}" >/dev/null; }; then
+    say "could not install: ${missing[*]} (try: sudo apt-get install ${missing[*]})"
+  fi
 }
 
 check_python() {
