@@ -42,10 +42,12 @@ def test_preset_is_plain_data_and_builds_for_its_datasets(name):
 
 
 def _settings(name):
-    """The preset's recommended settings, and any per-dataset ones nested in them."""
+    """The preset's recommended settings, and each dataset's: its nested block overrides the
+    shared settings (as engine.training_config reads them)."""
     rec = engine.load_preset(name)["recommended"]
-    yield {k: v for k, v in rec.items() if not isinstance(v, dict)}
-    yield from (v for v in rec.values() if isinstance(v, dict))
+    shared = {k: v for k, v in rec.items() if not isinstance(v, dict)}
+    yield shared
+    yield from ({**shared, **v} for v in rec.values() if isinstance(v, dict))
 
 
 @pytest.mark.parametrize("name", PRESETS)
