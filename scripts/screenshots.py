@@ -100,7 +100,7 @@ def main() -> int:
         # A short run on part of MNIST so that the Train page shows live plots and a log.
         data_page.preset_combo.setCurrentIndex(data_page.preset_combo.findData("lenet5"))
         data_page.hyper.set_values({"epochs": 4, "batch_size": 64, "optimizer": "adam",
-                                    "lr": 0.002, "schedule": "cosine"})
+                                    "lr": 0.002, "schedule": "cosine", "val_split": 0.1})
         quick = data_page.training_config
         data_page.training_config = lambda: quick().replace(max_train_images=args.train_images)
         window.tabs.setCurrentWidget(train_page)
