@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from engine import fused, threads
-from engine.gradcheck import rel_error
+from engine.gradcheck import numerical_gradient, rel_error
 from engine.losses import softmax_cross_entropy
 from engine.spec import build_model
-from tests.engine.reference import numerical_gradient
 
 SPEC = [
     {"type": "conv2d", "filters": 6, "kernel_size": 3, "padding": "same"},
@@ -215,16 +214,10 @@ def test_centred_difference_gradients_of_the_fused_path():
         scale = max(np.abs(grads[name]).max(), np.abs(grads["dense1.W"]).max())
         assert rel_error(numerical, grads[name], scale) < 1e-6, name
         assert rel_error(numerical, grads_no_dx[name], scale) < 1e-6, name
-    numerical = np.zeros_like(x)
-    for idx in list(np.ndindex(x.shape))[::7]:
-        old = x[idx]
-        x[idx] = old + h
-        up = loss()
-        x[idx] = old - h
-        down = loss()
-        x[idx] = old
-        numerical[idx] = (up - down) / (2 * h)
-        assert abs(numerical[idx] - dx[idx]) < 1e-6 * max(np.abs(dx).max(), 1e-12)
+    sampled = np.arange(0, x.size, 7)  # every 7th input entry
+    numerical = numerical_gradient(loss, x, h, indices=sampled)
+    errors = np.abs(numerical - dx.reshape(-1)[sampled])
+    assert errors.max() < 1e-6 * max(np.abs(dx).max(), 1e-12)
     model.load_state_dict(state)
 
 
