@@ -49,6 +49,15 @@ def _scrolled(widget: QWidget) -> QScrollArea:
     return area
 
 
+def _layer_row(picker: QComboBox, caption: QLabel) -> QHBoxLayout:
+    """"Layer [picker] caption": the row above the filter and feature-map views."""
+    row = QHBoxLayout()
+    row.addWidget(QLabel("Layer"))
+    row.addWidget(picker)
+    row.addWidget(caption, 1)
+    return row
+
+
 class EvaluatePage(QWidget):
     def __init__(self, session: Session, tasks: TaskRunner, predict_page: Any,
                  parent: QWidget | None = None):
@@ -115,11 +124,7 @@ class EvaluatePage(QWidget):
         self.filter_caption = QLabel()
         filters = QWidget()
         fl = QVBoxLayout(filters)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Layer"))
-        row.addWidget(self.filter_layer)
-        row.addWidget(self.filter_caption, 1)
-        fl.addLayout(row)
+        fl.addLayout(_layer_row(self.filter_layer, self.filter_caption))
         fl.addWidget(self.filter_view, 1)
 
         # feature maps
@@ -131,11 +136,7 @@ class EvaluatePage(QWidget):
         self.map_caption = QLabel()
         maps = QWidget()
         fm = QVBoxLayout(maps)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Layer"))
-        row.addWidget(self.map_layer)
-        row.addWidget(self.map_caption, 1)
-        fm.addLayout(row)
+        fm.addLayout(_layer_row(self.map_layer, self.map_caption))
         body = QHBoxLayout()
         input_box = QVBoxLayout()
         input_box.addWidget(QLabel("Input"))
