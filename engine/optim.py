@@ -11,9 +11,17 @@ biases or BatchNorm's gamma / beta, whose decay only hurts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from engine import threads
+
+# Elements per slice of an element-wise update (256 KB of float32): an update's several passes
+# over a slice run in cache, and the slices of a large parameter are shared among the
+# engine's threads. Element-wise, so results do not depend on the slicing.
+_SLICE = 65536
 
 
 def _check_number(name: str, value: Any, low: float, high: float | None = None) -> float:
@@ -48,18 +56,48 @@ class Optimizer:
         for _, _, grad in self.model.parameters():
             grad.fill(0)
 
-    def _gradient(self, name: str, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        if self.weight_decay and decays(name, param):
-            return grad + self.weight_decay * param
-        return grad
-
     def step(self) -> None:
         self.steps += 1
+        slices = []  # (update, param, grad, slots) per slice of every parameter
         for name, param, grad in self.model.parameters():
-            self._update(name, param, self._gradient(name, param, grad))
+            update = self._slice_update(name, param)
+            slots = self._slots(name, param)
+            if not (param.flags.c_contiguous and grad.flags.c_contiguous):
+                update(param, np.ascontiguousarray(grad), slots)  # rare: in place, whole
+                continue
+            flat = [param.reshape(-1), grad.reshape(-1), *(v.reshape(-1) for v in slots)]
+            for a in range(0, param.size, _SLICE):
+                piece = [v[a : a + _SLICE] for v in flat]
+                slices.append((update, piece[0], piece[1], piece[2:]))
+        parts = threads.split_range(len(slices), threads.get_num_threads())
 
-    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        def run(s0: int, s1: int) -> None:
+            for update, param, grad, slots in slices[s0:s1]:
+                update(param, grad, slots)
+
+        threads.parallel_map(run, parts)
+
+    def _slots(self, name: str, param: np.ndarray) -> list[np.ndarray]:
+        """The per-parameter state arrays the update works on, created (zeros) on first use."""
         raise NotImplementedError
+
+    def _slice_update(self, name: str, param: np.ndarray) -> Callable[..., None]:
+        """``update(param, grad, slots)`` applying one step in place to matching slices."""
+        raise NotImplementedError
+
+    def _gradient_fn(self, name: str, param: np.ndarray) -> Callable[..., np.ndarray]:
+        """``gradient(p, grad)`` for slices of ``param``: the gradient, plus weight decay
+        (``grad + weight_decay * p``) for the parameters it applies to, in a new array."""
+        if not (self.weight_decay and decays(name, param)):
+            return lambda p, grad: grad
+        wd = param.dtype.type(self.weight_decay)
+
+        def gradient(p: np.ndarray, grad: np.ndarray) -> np.ndarray:
+            g = np.multiply(p, wd)
+            g += grad
+            return g
+
+        return gradient
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "weight_decay": self.weight_decay}
@@ -131,21 +169,35 @@ class SGD(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+    def _slots(self, name: str, param: np.ndarray) -> list[np.ndarray]:
         if not self.momentum:
-            param -= param.dtype.type(self.lr) * grad
-            return
+            return []
         slots = self.state.get(name)
         if slots is None:
             slots = self.state[name] = {"velocity": np.zeros_like(param)}
-        v = slots["velocity"]
-        v *= v.dtype.type(self.momentum)
-        v += grad
-        lr = param.dtype.type(self.lr)
-        if self.nesterov:
-            param -= lr * (grad + param.dtype.type(self.momentum) * v)
-        else:
-            param -= lr * v
+        return [slots["velocity"]]
+
+    def _slice_update(self, name: str, param: np.ndarray) -> Callable[..., None]:
+        dt = param.dtype.type
+        lr, mu = dt(self.lr), dt(self.momentum)
+        gradient = self._gradient_fn(name, param)
+
+        def update(p: np.ndarray, grad: np.ndarray, slots: list[np.ndarray]) -> None:
+            g = gradient(p, grad)
+            step = np.multiply(g, lr) if not slots else None
+            if slots:
+                (v,) = slots
+                v *= mu
+                v += g
+                if self.nesterov:
+                    step = np.multiply(v, mu)
+                    step += g
+                    step *= lr
+                else:
+                    step = np.multiply(v, lr)
+            p -= step
+
+        return update
 
 
 class Adam(Optimizer):
@@ -178,22 +230,32 @@ class Adam(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "betas": list(self.betas), "eps": self.eps}
 
-    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+    def _slots(self, name: str, param: np.ndarray) -> list[np.ndarray]:
         slots = self.state.get(name)
         if slots is None:
             slots = self.state[name] = {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+        return [slots["m"], slots["v"]]
+
+    def _slice_update(self, name: str, param: np.ndarray) -> Callable[..., None]:
         b1, b2 = self.betas
-        m, v = slots["m"], slots["v"]
         dt = param.dtype.type
-        m *= dt(b1)
-        m += dt(1 - b1) * grad
-        v *= dt(b2)
-        v += dt(1 - b2) * (grad * grad)
         t = self.steps
-        step_size = self.lr / (1 - b1**t)
-        denom = np.sqrt(v / dt(1 - b2**t))
-        denom += dt(self.eps)
-        param -= dt(step_size) * (m / denom)
+        step_size = dt(self.lr / (1 - b1**t))
+        correction, eps = dt(1 - b2**t), dt(self.eps)
+        gradient = self._gradient_fn(name, param)
+
+        def update(p: np.ndarray, grad: np.ndarray, slots: list[np.ndarray]) -> None:
+            g = gradient(p, grad)
+            m, v = slots
+            m *= dt(b1)
+            m += dt(1 - b1) * g
+            v *= dt(b2)
+            v += dt(1 - b2) * (g * g)
+            denom = np.sqrt(v / correction)
+            denom += eps
+            p -= step_size * (m / denom)
+
+        return update
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
