@@ -39,6 +39,8 @@ T = TypeVar("T")
 
 PARALLEL_MODES = ("batch", "filters")
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+# Below this many elements an element-wise pass over a batch runs on the calling thread only.
+_PARALLEL_MIN_SIZE = 1 << 16
 
 _lock = threading.Lock()
 _num_threads: int | None = None
@@ -153,3 +155,11 @@ def split_range(n: int, parts: int) -> list[tuple[int, int]]:
     parts = max(1, min(parts, n))
     bounds = [n * k // parts for k in range(parts + 1)]
     return [(bounds[k], bounds[k + 1]) for k in range(parts) if bounds[k] < bounds[k + 1]]
+
+
+def over_batch(part: Callable[[int, int], Any], x: Any) -> None:
+    """Run ``part(i0, i1)`` over contiguous shares of the batch (first axis) of the array
+    ``x``, one per engine thread when ``x`` is large enough to pay for the hand-off."""
+    n = x.shape[0]
+    pieces = 1 if x.size < _PARALLEL_MIN_SIZE else get_num_threads()
+    parallel_map(part, split_range(n, pieces))

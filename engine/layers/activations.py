@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine import threads
 from engine.layers.base import Layer
 
 
@@ -15,11 +16,27 @@ class ReLU(Layer):
         self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        self._mask = x > 0
-        return np.maximum(x, 0, dtype=x.dtype)
+        out = np.empty(x.shape, x.dtype)
+        self._mask = np.empty(x.shape, bool)
+        # Flat views, shared among the engine's threads; both passes while a share is in cache.
+        xf, of, mf = x.reshape(-1), out.reshape(-1), self._mask.reshape(-1)
+
+        def part(i0: int, i1: int) -> None:
+            np.greater(xf[i0:i1], 0, out=mf[i0:i1])
+            np.maximum(xf[i0:i1], 0, out=of[i0:i1])
+
+        threads.over_batch(part, of)
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * self._mask
+        dx = np.empty(self._mask.shape, dout.dtype)
+        df, mf, xf = dout.reshape(-1), self._mask.reshape(-1), dx.reshape(-1)
+
+        def part(i0: int, i1: int) -> None:
+            np.multiply(df[i0:i1], mf[i0:i1], out=xf[i0:i1])
+
+        threads.over_batch(part, xf)
+        return dx
 
 
 class LeakyReLU(Layer):

@@ -13,9 +13,6 @@ from numpy.lib.stride_tricks import as_strided
 from engine import threads
 from engine.layers.base import Layer
 
-# Below this many input elements a pool runs on the calling thread only.
-_PARALLEL_MIN_SIZE = 1 << 16
-
 
 def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -31,13 +28,6 @@ def _blocks(x: np.ndarray, ho: int, wo: int, p: int) -> np.ndarray:
     sn, sh, sw, sc = x.strides
     shape = (x.shape[0], ho, p, wo, p, x.shape[3])
     return as_strided(x, shape, (sn, p * sh, sh, p * sw, sw, sc), writeable=x.flags.writeable)
-
-
-def _in_parallel(part, x: np.ndarray) -> None:
-    """Run part(i0, i1) over the batch of x, split across the engine's threads when large."""
-    n = x.shape[0]
-    pieces = 1 if x.size < _PARALLEL_MIN_SIZE else threads.get_num_threads()
-    threads.parallel_map(part, threads.split_range(n, pieces))
 
 
 class _Pool2D(Layer):
@@ -124,7 +114,7 @@ class MaxPool2D(_Pool2D):
                 np.greater_equal(left, right, out=left_wins[i0:i1])
                 np.greater_equal(row_max[:, :, 0], row_max[:, :, 1], out=top_wins[i0:i1])
 
-        _in_parallel(part, x)
+        threads.over_batch(part, x)
         self._cache = ("pairs", x.shape, x.dtype, left_wins, top_wins) if training else None
         return y
 
@@ -177,7 +167,7 @@ class MaxPool2D(_Pool2D):
             np.multiply(rows, left_wins[i0:i1], out=b[i0:i1, :, :, :, 0])
             np.subtract(rows, b[i0:i1, :, :, :, 0], out=b[i0:i1, :, :, :, 1])
 
-        _in_parallel(part, dx)
+        threads.over_batch(part, dx)
         return dx
 
     def _offsets_pair(self, x: np.ndarray, dx: np.ndarray, ho: int, wo: int):
