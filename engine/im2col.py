@@ -12,6 +12,17 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+_ones_cache: dict[np.dtype, np.ndarray] = {}
+
+
+def column_sums(a: np.ndarray, out: np.ndarray) -> None:
+    """out = a.sum(axis=0) for a (rows, C), as a BLAS vector product: with few columns NumPy's
+    axis-0 reduction is ~10x slower."""
+    ones = _ones_cache.get(a.dtype)
+    if ones is None or len(ones) < len(a):
+        ones = _ones_cache[a.dtype] = np.ones(max(len(a), 1 << 16), a.dtype)
+    np.matmul(ones[: len(a)], a, out=out)
+
 
 def same_padding(kernel: int) -> tuple[int, int]:
     """Zero padding (before, after) keeping the size at stride 1; output = ceil(size / stride)."""

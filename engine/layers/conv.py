@@ -11,7 +11,7 @@ Wm (kh*kw*C_in, C_out):
     db   = sum of dy over (N, Ho, Wo)
 
 Winograd F(4x4, 3x3) (3x3, stride 1, at least ``_WINOGRAD_MIN_CHANNELS`` input channels):
-4x fewer multiplications, see ``engine.winograd``.
+4x fewer multiplications, in ``engine.layers.conv_winograd`` (the math: ``engine.winograd``).
 
 Work is split across the engine's thread pool (``engine.threads``), either by batch (each
 thread its own chunks of images; the default, measured faster) or, for im2col, by batches of
@@ -28,8 +28,9 @@ import math
 
 import numpy as np
 
-from engine import threads, winograd
-from engine.im2col import col2im_slabs, im2col, output_size, same_padding
+from engine import threads
+from engine.im2col import col2im_slabs, column_sums, im2col, output_size, same_padding
+from engine.layers import conv_winograd
 from engine.layers.base import Layer
 
 # Columns of one chunk of images should stay in the per-core L2 cache between their
@@ -41,24 +42,8 @@ _FILTER_GROUP = 16
 # Winograd pays off once its per-tile products are big enough; below this many input
 # channels im2col is faster (3-channel first layers; measured with python -m engine.bench).
 _WINOGRAD_MIN_CHANNELS = 8
-# Winograd prefers larger chunks: bigger products, fewer per-chunk weight-gradient partials.
-_WINOGRAD_CHUNK_BYTES = 8 << 20
-# Output block of the Winograd transform: F(4x4, 3x3) (4x fewer multiplications than direct).
-_WINOGRAD_TILE = 4
 # im2col columns up to this size are kept from forward to backward rather than rebuilt.
 _KEEP_COLS_BYTES = 16 << 20
-
-
-_ones_cache: dict[np.dtype, np.ndarray] = {}
-
-
-def _column_sums(a: np.ndarray, out: np.ndarray) -> None:
-    """out = a.sum(axis=0) for a (rows, C), as a BLAS vector product: with few columns NumPy's
-    axis-0 reduction is ~10x slower."""
-    ones = _ones_cache.get(a.dtype)
-    if ones is None or len(ones) < len(a):
-        ones = _ones_cache[a.dtype] = np.ones(max(len(a), 1 << 16), a.dtype)
-    np.matmul(ones[: len(a)], a, out=out)
 
 
 def _groups(n: int, width: int) -> list[tuple[int, int]]:
@@ -245,7 +230,7 @@ class Conv2D(Layer):
         y = np.empty((n, ho, wo, self.out_channels), W.dtype)
         role = "train" if training else "eval"
         if self.uses_winograd():
-            state = self._forward_winograd(x, y, role)
+            state = conv_winograd.forward(self, x, y, role)
         elif threads.get_parallel_mode() == "filters":
             state = self._forward_filters(self._pad(x, role), y)
         else:
@@ -301,41 +286,6 @@ class Conv2D(Layer):
         threads.parallel_map(task, threads.split_range(len(groups), threads.get_num_threads()))
         return ("filters", xp)
 
-    def _winograd_plan(self, dtype: np.dtype) -> winograd.Plan:
-        return winograd.plan(_WINOGRAD_TILE, np.dtype(dtype).name)
-
-    def _forward_winograd(self, x: np.ndarray, y: np.ndarray, role: str) -> tuple:
-        """Winograd F(m x m, 3 x 3) path, each thread its own chunks of images."""
-        W, b = self.params["W"], self.params["b"]
-        n, ho, wo, cout = y.shape
-        cin, dtype = self.in_channels, W.dtype
-        plan = self._winograd_plan(dtype)
-        m, a2 = plan.m, plan.a * plan.a
-        ty, tx = plan.tiles(ho, wo)
-        xb = self._pad(x, role, (n, m * (ty + 1), m * (tx + 1), cin))
-        U = plan.filter_transform(W)
-        per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
-        chunks = self._chunks(n, per_image, _WINOGRAD_CHUNK_BYTES)
-
-        def task(part: int, c_first: int, c_last: int) -> None:
-            for ci in range(c_first, c_last):
-                c0, c1 = chunks[ci]
-                tiles = (c1 - c0, ty, tx)
-                # Scratch per role and part: an evaluation pass never touches training state.
-                D = self._buffer(("D", role, part), (plan.a, plan.a, *tiles, cin), dtype)
-                # In training, each chunk's V is kept for the backward pass.
-                key = ("V", part) if role == "eval" else ("V kept", ci)
-                V = self._buffer(key, (plan.a, plan.a, *tiles, cin), dtype)
-                plan.input_transform(xb[c0:c1], D, V)
-                M = self._buffer(("M", role, part), (a2, math.prod(tiles), cout), dtype)
-                np.matmul(V.reshape(a2, -1, cin), U, out=M)
-                Y = self._buffer(("Y", role, part), (m, m, *tiles, cout), dtype)
-                plan.output_transform(M, Y)
-                plan.scatter_output(Y, b, y[c0:c1])
-
-        self._run_parts(task, len(chunks))
-        return ("winograd", chunks, U)
-
     # --------------------------------------------------------------- backward
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """dout: (N, Ho, Wo, C_out) -> dx: (N, H, W, C_in); sets grads["W"], grads["b"].
@@ -353,14 +303,14 @@ class Conv2D(Layer):
         kind = state[0]
         if kind == "filters":
             self._backward_filters(state, dout, dx)
-            _column_sums(dout.reshape(-1, self.out_channels), self.grads["b"])
+            column_sums(dout.reshape(-1, self.out_channels), self.grads["b"])
             return dx
         if kind == "batch":
             self._backward_batch(state, dout, dx)
             return dx
         # Per-chunk bias-gradient sums, taken while each chunk of dout is in cache.
         bias_partials = self._buffer(("db",), (len(state[1]), self.out_channels), dtype)
-        self._backward_winograd(state, dout, dx, bias_partials)
+        conv_winograd.backward(self, state, dout, dx, bias_partials)
         np.sum(bias_partials, axis=0, out=self.grads["b"])
         return dx
 
@@ -438,45 +388,6 @@ class Conv2D(Layer):
         threads.parallel_map(task, [(k,) for k in range(nthreads)])
         if dx is not None:
             self._col2im_chunk("all", 0, len(dx), dslabs, xp.shape, dx)
-
-    def _backward_winograd(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None,
-                           bias_partials: np.ndarray) -> None:
-        _, chunks, U = state
-        ho, wo, cout = dout.shape[1:]
-        cin, dtype = self.in_channels, dout.dtype
-        plan = self._winograd_plan(dtype)
-        m, a2 = plan.m, plan.a * plan.a
-        ty, tx = plan.tiles(ho, wo)
-        top, _, left, _ = self.pads
-        UT = np.ascontiguousarray(U.transpose(0, 2, 1))
-        partials = self._buffer(("dU",), (len(chunks), a2, cin, cout), dtype)
-        overhang = (ho, wo) != (m * ty, m * tx)
-
-        def task(part: int, c_first: int, c_last: int) -> None:
-            for ci in range(c_first, c_last):
-                c0, c1 = chunks[ci]
-                tiles = (c1 - c0, ty, tx)
-                V = self._buffer(("V kept", ci), (a2, math.prod(tiles), cin), dtype)
-                dYt = self._buffer(("dYt", part), (m, m, *tiles, cout), dtype)
-                pad = self._buffer(("dy pad", part), (c1 - c0, m * ty, m * tx, cout), dtype) \
-                    if overhang else None
-                plan.gather_grad_output(dout[c0:c1], dYt, pad)
-                _column_sums(dout[c0:c1].reshape(-1, cout), bias_partials[ci])
-                Q = self._buffer(("Q", part), (a2, math.prod(tiles), cout), dtype)
-                plan.grad_output_transform(dYt, Q)
-                np.matmul(V.transpose(0, 2, 1), Q, out=partials[ci])
-                if dx is not None:
-                    dV = self._buffer(("D", "train", part), V.shape, dtype)
-                    np.matmul(Q, UT, out=dV)
-                    plan.input_grad_transform(dV, V)  # V's memory is free now
-                    dxb = self._buffer(("dxb", part), (c1 - c0, m * (ty + 1), m * (tx + 1), cin),
-                                       dtype)
-                    plan.scatter_add_tiles(V.reshape(plan.a, plan.a, *tiles, cin), dxb)
-                    h, w = dx.shape[1:3]
-                    dx[c0:c1] = dxb[:, top : top + h, left : left + w]
-
-        self._run_parts(task, len(chunks))
-        self.grads["W"][...] = plan.filter_grad(partials.sum(axis=0))
 
     def __repr__(self) -> str:
         k = self.kernel_size

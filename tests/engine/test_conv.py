@@ -7,6 +7,7 @@ import pytest
 
 from engine import threads
 from engine.layers import conv as conv_module
+from engine.layers import conv_winograd
 from engine.layers.conv import Conv2D
 from tests.engine.reference import check_layer_gradients, conv2d_backward, conv2d_forward
 
@@ -63,7 +64,7 @@ def test_matches_loop_reference(kernel, stride, padding, shape):
 def test_identical_for_any_thread_count(mode, algorithm, padding, restore_threads, monkeypatch):
     # Small chunks, so that a batch of 7 is cut into several and shared unevenly.
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2000)
-    monkeypatch.setattr(conv_module, "_WINOGRAD_CHUNK_BYTES", 20000)
+    monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 20000)
     rng = np.random.default_rng(3)
     # 40 filters and 8 * 9 = 72 column rows: several filter groups in the "filters" mode too.
     x = rng.standard_normal((7, 6, 6, 8)).astype(np.float32)
@@ -170,8 +171,8 @@ def test_init_validation(kwargs, message):
 )
 def test_winograd_matches_reference_and_im2col(tile, shape, padding, monkeypatch):
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 4000)  # several chunks
-    monkeypatch.setattr(conv_module, "_WINOGRAD_CHUNK_BYTES", 20000)
-    monkeypatch.setattr(conv_module, "_WINOGRAD_TILE", tile)
+    monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 20000)
+    monkeypatch.setattr(conv_winograd, "_TILE", tile)
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
     out = {}
@@ -193,7 +194,7 @@ def test_winograd_matches_reference_and_im2col(tile, shape, padding, monkeypatch
 @pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("padding", ["same", 1, "valid"])
 def test_winograd_gradient_check(padding, tile, monkeypatch):
-    monkeypatch.setattr(conv_module, "_WINOGRAD_TILE", tile)
+    monkeypatch.setattr(conv_winograd, "_TILE", tile)
     layer = _layer(3, 2, 3, 1, padding, seed=11)
     layer.algorithm = "winograd"
     x = np.random.default_rng(12).standard_normal((1, 5, 7, 3))

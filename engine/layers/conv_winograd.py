@@ -1,0 +1,105 @@
+"""Conv2D's Winograd F(m x m, 3 x 3) path (3x3, stride 1): the layer glue around
+``engine.winograd``'s transforms, each thread its own chunks of images.
+
+Per chunk: the input tiles' transform V (kept from forward to backward in training), one
+matrix product per transformed-tile position with the filters' transform U, the output
+transform and the blocks put in place. Backward takes the exact adjoints of the same maps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine import winograd
+from engine.im2col import column_sums
+
+if TYPE_CHECKING:
+    from engine.layers.conv import Conv2D
+
+# Output block of the transform: F(4x4, 3x3) (4x fewer multiplications than direct).
+_TILE = 4
+# Winograd prefers larger chunks than im2col: bigger products, fewer per-chunk
+# weight-gradient partials.
+_CHUNK_BYTES = 8 << 20
+
+
+def _plan(dtype: np.dtype) -> winograd.Plan:
+    return winograd.plan(_TILE, np.dtype(dtype).name)
+
+
+def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray, role: str) -> tuple:
+    """y = the layer's convolution of x, each thread its own chunks of images; returns the
+    state its backward needs. ``role`` ("train" or "eval") keeps their scratch apart."""
+    W, b = layer.params["W"], layer.params["b"]
+    n, ho, wo, cout = y.shape
+    cin, dtype = layer.in_channels, W.dtype
+    plan = _plan(dtype)
+    m, a2 = plan.m, plan.a * plan.a
+    ty, tx = plan.tiles(ho, wo)
+    xb = layer._pad(x, role, (n, m * (ty + 1), m * (tx + 1), cin))
+    U = plan.filter_transform(W)
+    per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
+    chunks = layer._chunks(n, per_image, _CHUNK_BYTES)
+
+    def task(part: int, c_first: int, c_last: int) -> None:
+        for ci in range(c_first, c_last):
+            c0, c1 = chunks[ci]
+            tiles = (c1 - c0, ty, tx)
+            # Scratch per role and part: an evaluation pass never touches training state.
+            D = layer._buffer(("D", role, part), (plan.a, plan.a, *tiles, cin), dtype)
+            # In training, each chunk's V is kept for the backward pass.
+            key = ("V", part) if role == "eval" else ("V kept", ci)
+            V = layer._buffer(key, (plan.a, plan.a, *tiles, cin), dtype)
+            plan.input_transform(xb[c0:c1], D, V)
+            M = layer._buffer(("M", role, part), (a2, math.prod(tiles), cout), dtype)
+            np.matmul(V.reshape(a2, -1, cin), U, out=M)
+            Y = layer._buffer(("Y", role, part), (m, m, *tiles, cout), dtype)
+            plan.output_transform(M, Y)
+            plan.scatter_output(Y, b, y[c0:c1])
+
+    layer._run_parts(task, len(chunks))
+    return ("winograd", chunks, U)
+
+
+def backward(layer: Conv2D, state: tuple, dout: np.ndarray, dx: np.ndarray | None,
+             bias_partials: np.ndarray) -> None:
+    """Sets the layer's grads["W"] and, per chunk, bias_partials; fills dx unless None."""
+    _, chunks, U = state
+    ho, wo, cout = dout.shape[1:]
+    cin, dtype = layer.in_channels, dout.dtype
+    plan = _plan(dtype)
+    m, a2 = plan.m, plan.a * plan.a
+    ty, tx = plan.tiles(ho, wo)
+    top, _, left, _ = layer.pads
+    UT = np.ascontiguousarray(U.transpose(0, 2, 1))
+    partials = layer._buffer(("dU",), (len(chunks), a2, cin, cout), dtype)
+    overhang = (ho, wo) != (m * ty, m * tx)
+
+    def task(part: int, c_first: int, c_last: int) -> None:
+        for ci in range(c_first, c_last):
+            c0, c1 = chunks[ci]
+            tiles = (c1 - c0, ty, tx)
+            V = layer._buffer(("V kept", ci), (a2, math.prod(tiles), cin), dtype)
+            dYt = layer._buffer(("dYt", part), (m, m, *tiles, cout), dtype)
+            pad = layer._buffer(("dy pad", part), (c1 - c0, m * ty, m * tx, cout), dtype) \
+                if overhang else None
+            plan.gather_grad_output(dout[c0:c1], dYt, pad)
+            column_sums(dout[c0:c1].reshape(-1, cout), bias_partials[ci])
+            Q = layer._buffer(("Q", part), (a2, math.prod(tiles), cout), dtype)
+            plan.grad_output_transform(dYt, Q)
+            np.matmul(V.transpose(0, 2, 1), Q, out=partials[ci])
+            if dx is not None:
+                dV = layer._buffer(("D", "train", part), V.shape, dtype)
+                np.matmul(Q, UT, out=dV)
+                plan.input_grad_transform(dV, V)  # V's memory is free now
+                dxb = layer._buffer(("dxb", part), (c1 - c0, m * (ty + 1), m * (tx + 1), cin),
+                                   dtype)
+                plan.scatter_add_tiles(V.reshape(plan.a, plan.a, *tiles, cin), dxb)
+                h, w = dx.shape[1:3]
+                dx[c0:c1] = dxb[:, top : top + h, left : left + w]
+
+    layer._run_parts(task, len(chunks))
+    layer.grads["W"][...] = plan.filter_grad(partials.sum(axis=0))
