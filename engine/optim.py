@@ -184,17 +184,18 @@ class SGD(Optimizer):
 
         def update(p: np.ndarray, grad: np.ndarray, slots: list[np.ndarray]) -> None:
             g = gradient(p, grad)
-            step = np.multiply(g, lr) if not slots else None
-            if slots:
-                (v,) = slots
-                v *= mu
-                v += g
-                if self.nesterov:
-                    step = np.multiply(v, mu)
-                    step += g
-                    step *= lr
-                else:
-                    step = np.multiply(v, lr)
+            if not slots:  # no momentum
+                p -= np.multiply(g, lr)
+                return
+            (v,) = slots
+            v *= mu
+            v += g
+            if self.nesterov:
+                step = np.multiply(v, mu)
+                step += g
+                step *= lr
+            else:
+                step = np.multiply(v, lr)
             p -= step
 
         return update
