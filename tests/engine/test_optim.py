@@ -156,3 +156,45 @@ def test_lr_is_settable_and_zero_grad_clears():
 def test_validation(call, message):
     with pytest.raises(ValueError, match=message):
         call(TwoParams())
+
+
+class BigParams:
+    """Parameters spanning several update slices, one of them not C-contiguous."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.W = rng.standard_normal((700, 300))  # 210,000 values: 4 slices
+        self.T = np.asfortranarray(rng.standard_normal((40, 30)))
+        self.b = rng.standard_normal(300)
+        self.grads = [np.zeros_like(self.W), np.zeros_like(self.T), np.zeros_like(self.b)]
+
+    def parameters(self):
+        yield from zip(("l.W", "l.T", "l.b"), (self.W, self.T, self.b), self.grads, strict=True)
+
+
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_sliced_update_equals_whole_array_formula(kind, nthreads):
+    """Every slice of a large parameter (and a non-contiguous one) gets exactly its step."""
+    from engine import threads
+
+    before = threads.get_num_threads()
+    threads.set_num_threads(nthreads)
+    try:
+        rng = np.random.default_rng(5)
+        m = BigParams(rng)
+        start = [p.copy() for _, p, _ in m.parameters()]
+        kw = {"momentum": 0.9, "nesterov": True} if kind == "sgd" else {}
+        opt = make_optimizer(kind, m, 0.1, weight_decay=0.01, **kw)
+        g = [rng.standard_normal(p.shape) for p in start]
+        for target, value in zip(m.grads, g, strict=True):
+            target[...] = value
+        opt.step()
+    finally:
+        threads.set_num_threads(before)
+    for p0, p, gi, decayed in zip(start, (m.W, m.T, m.b), g, (True, True, False), strict=True):
+        gd = gi + 0.01 * p0 if decayed else gi
+        if kind == "sgd":  # first step: v = g; p -= lr (g + 0.9 v)
+            expected = p0 - 0.1 * (gd + 0.9 * gd)
+        else:  # first Adam step moves every coordinate by lr * sign(g) (up to eps)
+            expected = p0 - 0.1 * gd / (np.abs(gd) + 1e-8)
+        np.testing.assert_allclose(p, expected, rtol=1e-12, atol=1e-12)
