@@ -45,3 +45,25 @@ def test_leaky_relu_validation(alpha):
     with pytest.raises(ValueError, match="alpha must be a number in"):
         LeakyReLU(alpha)
     assert repr(LeakyReLU(0.2)) == "LeakyReLU(alpha=0.2)"
+
+
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+def test_relu_split_across_threads_matches_numpy(nthreads):
+    """Large enough to be shared among the threads; a non-contiguous input too."""
+    from engine import threads
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 40, 40, 8)).astype(np.float32)[:, ::2]  # 51,200 values
+    x = np.concatenate([x, x])  # 102,400: above the threshold for splitting
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    before = threads.get_num_threads()
+    threads.set_num_threads(nthreads)
+    try:
+        layer = ReLU()
+        out = layer.forward(x[:, :, ::-1])
+        dx = layer.backward(dout)
+    finally:
+        threads.set_num_threads(before)
+    np.testing.assert_array_equal(out, np.maximum(x[:, :, ::-1], 0))
+    np.testing.assert_array_equal(dx, dout * (x[:, :, ::-1] > 0))
+    assert out.dtype == dx.dtype == np.float32
