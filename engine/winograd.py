@@ -147,9 +147,15 @@ class Plan:
         m, a = self.m, self.a
         n, ty, tx, c = dD.shape[2:]
         d6 = dxb.reshape(n, ty + 1, m, tx + 1, m, c)
-        dxb.fill(0)
+        # Quadrant (0, 0) covers every block but the last row and column of blocks exactly
+        # once: it is copied, not added, and only what it leaves is zeroed first.
+        d6[:, :ty, :, :tx] = dD[:m, :m].transpose(2, 3, 0, 4, 1, 5)
+        d6[:, ty] = 0
+        d6[:, :ty, :, tx] = 0
         for qi, rows in ((0, slice(0, m)), (1, slice(m, a))):
             for qj, cols in ((0, slice(0, m)), (1, slice(m, a))):
+                if qi == qj == 0:
+                    continue
                 block = dD[rows, cols]  # (ri, rj, n, Ty, Tx, C)
                 ri, rj = block.shape[:2]
                 target = d6[:, qi : qi + ty, :ri, qj : qj + tx, :rj, :]
