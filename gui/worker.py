@@ -12,6 +12,9 @@ Usage (what the Train page does)::
 
 ``pause()``, ``resume()`` and ``stop()`` may be called from the GUI thread: they set the
 trainer's thread-safe flags, which it checks between batches.
+
+The worker also waits, between batches, for a GUI thread that has fallen behind: see
+:meth:`TrainingWorker._let_gui_catch_up`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from gui.qt_compat import emit
 from gui.tasks import error_text
 
 SNAPSHOT_SECONDS = 5.0
+GUI_LAG_SECONDS = 0.02  # the GUI thread behind for longer: the worker waits for it
+GUI_WAIT_SECONDS = 0.25  # at most, per batch (the GUI may be blocked on purpose)
 
 
 class _SignalCallback(Callback):
@@ -52,6 +57,7 @@ class _SignalCallback(Callback):
 
     def on_batch_end(self, batch: int, logs: dict) -> None:
         emit(self._worker.batch_done, int(logs["step"]), dict(logs))
+        self._worker._let_gui_catch_up(int(logs["step"]))
         self._check_checkpoint(logs)
         if time.monotonic() - self._last_snapshot > SNAPSHOT_SECONDS:
             self._snapshot()
@@ -92,6 +98,18 @@ class _SignalCallback(Callback):
                                                int(logs.get("step", 0)))
 
 
+class _Receipt(QObject):
+    """Lives in the GUI thread and notes the last batch signal that thread has handled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = -1
+
+    @Slot(int, dict)
+    def take(self, step: int, logs: dict) -> None:
+        self.step = step
+
+
 class TrainingWorker(QObject):
     train_begin = Signal(dict)
     batch_done = Signal(int, dict)  # batches done in the run so far (1, 2, ...), logs
@@ -109,6 +127,10 @@ class TrainingWorker(QObject):
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.resume_from = None if resume_from is None else Path(resume_from)
         self.control = TrainingControl()
+        self._receipt = _Receipt()  # made in (and kept by) the thread that creates the worker
+        self.batch_done.connect(self._receipt.take)
+        self._gui_caught_up_at = time.monotonic()
+        self._last_step = -1
 
     # --- called from the GUI thread ----------------------------------------------------------
     def pause(self) -> None:
@@ -144,6 +166,26 @@ class TrainingWorker(QObject):
             return
         self._go_home()
         emit(self.finished, trained)
+
+    def _let_gui_catch_up(self, step: int) -> None:
+        """Sleeps, briefly, until the GUI thread has handled the batches sent to it, when it
+        has been behind for over GUI_LAG_SECONDS.
+
+        The GUI thread needs the GIL for every Python slot. Training releases the GIL briefly
+        and very often (NumPy calls, os.stat) and takes it back before a waiting thread has
+        woken up; in CPython (3.11) each release also restarts that thread's switch-interval
+        wait, so it may never ask for the GIL and starve for 100 ms and more (measured: the
+        GUI thread asleep on the GIL while training ran on). A sleep hands it over for sure."""
+        now = time.monotonic()
+        if self._receipt.step >= self._last_step:
+            self._gui_caught_up_at = now
+        elif now - self._gui_caught_up_at > GUI_LAG_SECONDS:
+            deadline = now + GUI_WAIT_SECONDS
+            while (self._receipt.step < step and time.monotonic() < deadline
+                   and not self.control.stop_requested):
+                time.sleep(0.001)
+            self._gui_caught_up_at = time.monotonic()
+        self._last_step = step
 
     def _go_home(self) -> None:
         # Hand the object back to the GUI thread before the last signal, so that
