@@ -30,11 +30,18 @@ def _plan(dtype: np.dtype) -> winograd.Plan:
     return winograd.plan(_TILE, np.dtype(dtype).name)
 
 
-def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray, role: str) -> tuple:
+def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
+            blocks_done=None) -> tuple:
     """y = the layer's convolution of x, each thread its own chunks of images; returns the
-    state its backward needs. ``role`` ("train" or "eval") keeps their scratch apart."""
+    state its backward needs. ``role`` ("train" or "eval") keeps their scratch apart.
+
+    ``blocks_done(part, c0, c1, Y)``, if given, takes each chunk's output blocks Y
+    (m, m, c1 - c0, Ty, Tx, C_out), bias not added, while they are in cache, instead of
+    their being put in y (then None; the output is x's size, a multiple of m).
+    """
     W, b = layer.params["W"], layer.params["b"]
-    n, ho, wo, cout = y.shape
+    cout = layer.out_channels
+    n, ho, wo = y.shape[:3] if y is not None else (len(x), *layer._out_hw(*x.shape[1:3]))
     cin, dtype = layer.in_channels, W.dtype
     plan = _plan(dtype)
     m, a2 = plan.m, plan.a * plan.a
@@ -58,18 +65,26 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray, role: str) -> tuple:
             np.matmul(V.reshape(a2, -1, cin), U, out=M)
             Y = layer._buffer(("Y", role, part), (m, m, *tiles, cout), dtype)
             plan.output_transform(M, Y)
-            plan.scatter_output(Y, b, y[c0:c1])
+            if blocks_done is None:
+                plan.scatter_output(Y, b, y[c0:c1])
+            else:
+                blocks_done(part, c0, c1, Y)
 
     layer._run_parts(task, len(chunks))
-    return ("winograd", chunks, U)
+    return ("winograd", chunks, U, (ho, wo))
 
 
-def backward(layer: Conv2D, state: tuple, dout: np.ndarray, dx: np.ndarray | None,
-             bias_partials: np.ndarray) -> None:
-    """Sets the layer's grads["W"] and, per chunk, bias_partials; fills dx unless None."""
-    _, chunks, U = state
-    ho, wo, cout = dout.shape[1:]
-    cin, dtype = layer.in_channels, dout.dtype
+def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarray | None,
+             bias_partials: np.ndarray, grad_blocks=None) -> None:
+    """Sets the layer's grads["W"] and, per chunk, bias_partials; fills dx unless None.
+
+    ``grad_blocks(part, ci, c0, c1, dYt)``, if given, fills each chunk's output-gradient
+    blocks dYt (m, m, c1 - c0, Ty, Tx, C_out) and bias_partials[ci] in place of dout (then
+    None), as ``forward``'s ``blocks_done`` received them.
+    """
+    _, chunks, U, (ho, wo) = state
+    cout = layer.out_channels
+    cin, dtype = layer.in_channels, U.dtype
     plan = _plan(dtype)
     m, a2 = plan.m, plan.a * plan.a
     ty, tx = plan.tiles(ho, wo)
@@ -84,10 +99,13 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray, dx: np.ndarray | Non
             tiles = (c1 - c0, ty, tx)
             V = layer._buffer(("V kept", ci), (a2, math.prod(tiles), cin), dtype)
             dYt = layer._buffer(("dYt", part), (m, m, *tiles, cout), dtype)
-            pad = layer._buffer(("dy pad", part), (c1 - c0, m * ty, m * tx, cout), dtype) \
-                if overhang else None
-            plan.gather_grad_output(dout[c0:c1], dYt, pad)
-            column_sums(dout[c0:c1].reshape(-1, cout), bias_partials[ci])
+            if grad_blocks is not None:
+                grad_blocks(part, ci, c0, c1, dYt)
+            else:
+                pad = layer._buffer(("dy pad", part), (c1 - c0, m * ty, m * tx, cout),
+                                    dtype) if overhang else None
+                plan.gather_grad_output(dout[c0:c1], dYt, pad)
+                column_sums(dout[c0:c1].reshape(-1, cout), bias_partials[ci])
             Q = layer._buffer(("Q", part), (a2, math.prod(tiles), cout), dtype)
             plan.grad_output_transform(dYt, Q)
             np.matmul(V.transpose(0, 2, 1), Q, out=partials[ci])

@@ -267,3 +267,49 @@ def test_float32_accuracy_with_input_far_from_zero_mean(offset):
         for name in ("conv1.W", "bn1.gamma", "conv2.W", "dense1.W"):
             err = np.abs(grads[name] - truth[name]).max() / np.abs(truth[name]).max()
             assert err < 1e-4, (fusion, name, err)
+
+
+VGG_SPEC = [
+    {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same"},
+    {"type": "relu"},
+    {"type": "conv2d", "filters": 6, "kernel_size": 3, "padding": "same"},
+    {"type": "relu"},
+    {"type": "maxpool2d", "pool_size": 2},
+    {"type": "flatten"},
+    {"type": "dense", "units": 5},
+]
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("size", [16, 10, 9])  # whole 4x4 blocks; 2x2 only; neither
+@pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, input_grad,
+                                                       monkeypatch):
+    """The Winograd conv's blocks pooled in cache, and the fallback for outputs that do not
+    split into whole blocks (conv, then ReLU -> max-pool)."""
+    from engine.conv_relu_pool import ConvReLUPool
+    from engine.layers import conv_winograd
+
+    monkeypatch.setattr(conv_winograd, "_TILE", tile)
+    monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 30000)  # several chunks
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal((7, size, size, 3))
+    y = rng.integers(0, 5, 7)
+    models = [_model(VGG_SPEC, (size, size, 3), np.float64) for _ in range(2)]
+    for model in models:  # biases too (they start at zero)
+        model.layers[2].params["b"][:] = np.random.default_rng(1).standard_normal(6)
+    plain, model = models
+    threads.set_num_threads(1)
+    plain.fusion = False
+    expected = _step(plain, x, y, input_grad=input_grad)
+    threads.set_num_threads(nthreads)
+    run = model._fused_runs[2]
+    assert isinstance(run, ConvReLUPool) and model.layers[2].uses_winograd()
+    assert run._fits(np.empty((1, size, size, 8))) == (size % tile == 0)
+    got = _step(model, x, y, input_grad=input_grad)
+    assert model._fused_runs[2]._cache is None
+    for e, g in zip(expected[:2], got[:2], strict=True):
+        if e is not None:
+            _close(e, g, 1e-11)
+    _close_grads(expected[2], got[2], 1e-11)

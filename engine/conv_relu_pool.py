@@ -1,0 +1,150 @@
+"""Conv2D (Winograd) -> ReLU -> MaxPool2D(2, 2) executed as one step in training (found by
+:func:`engine.fused.find_runs`).
+
+Each chunk's Winograd output blocks Y (m, m, n, Ty, Tx, C) are pooled while in cache: the
+2x2 windows lie inside the m x m blocks, so every window is four whole planes of Y. The
+bias is added and ReLU applied after the pool (max-pool commutes with both), and the conv's
+output is never written. Backward routes the pooled gradient to the window winners straight
+into the blocks the Winograd backward transforms (no full-size output gradient either).
+Inputs whose output does not split into whole blocks take conv, then ReLU -> max-pool.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from engine import threads
+from engine.im2col import column_sums
+from engine.layers import conv_winograd
+from engine.layers.activations import ReLU
+from engine.layers.conv import Conv2D
+from engine.layers.pool import MaxPool2D
+from engine.relu_max_pool import ReLUMaxPool
+
+
+class ConvReLUPool:
+    """Shapes: x (N, H, W, C_in) -> (N, Ho / 2, Wo / 2, C_out); backward: dout of that shape
+    -> dx (N, H, W, C_in), or None when the conv needs no input gradient."""
+
+    size = 3
+
+    def __init__(self, conv: Conv2D, relu: ReLU, pool: MaxPool2D) -> None:
+        self.conv, self.relu, self.pool = conv, relu, pool
+        self._plain = ReLUMaxPool(relu, pool)  # after the conv, for inputs that do not fit
+        self._cache: tuple | None = None
+        self.times = (0.0, 0.0, 0.0)  # seconds of the last pass: (conv, relu, pool)
+
+    def applies(self, x: np.ndarray, training: bool) -> bool:
+        return training and x.ndim == 4 and len(x) > 0
+
+    def _fits(self, x: np.ndarray) -> bool:
+        """Whether the conv runs Winograd with an output of whole m x m blocks."""
+        m = conv_winograd._TILE
+        ho, wo = self.conv._out_hw(x.shape[1], x.shape[2])
+        return self.conv.uses_winograd() and ho % m == 0 and wo % m == 0
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        conv = self.conv
+        clock = time.perf_counter
+        t0 = clock()
+        if not self._fits(x):
+            y = conv.forward(x, True)
+            t1 = clock()
+            out = self._plain.forward(y)
+            self._cache = ("plain",)
+            self.times = (t1 - t0, *self._plain.times)
+            return out
+        W, b = conv.params["W"], conv.params["b"]
+        x = np.asarray(x, W.dtype)
+        n, c = len(x), conv.out_channels
+        ho, wo = conv._out_hw(x.shape[1], x.shape[2])
+        m = conv_winograd._TILE
+        half = m // 2  # pool windows per block along each axis
+        ty, tx = ho // m, wo // m
+        out = np.empty((n, ho // 2, wo // 2, c), W.dtype)
+        out6 = out.reshape(n, ty, half, tx, half, c)
+        # Per window (p, q) of a block: which column won in each of its rows, which row won.
+        left_wins = conv._buffer(("left wins",), (half, half, 2, n, ty, tx, c), np.dtype(bool))
+        top_wins = conv._buffer(("top wins",), (half, half, n, ty, tx, c), np.dtype(bool))
+        pool_seconds = [0.0]  # pooling, summed over the threads
+
+        def pool_blocks(part: int, c0: int, c1: int, Y: np.ndarray) -> None:
+            start = clock()
+            rows = conv._buffer(("pool rows", part), (2, c1 - c0, ty, tx, c), W.dtype)
+            for p in range(half):
+                for q in range(half):
+                    for r in (0, 1):  # columns first, then rows: row-major first maximum
+                        a, b2 = Y[2 * p + r, 2 * q], Y[2 * p + r, 2 * q + 1]
+                        np.maximum(a, b2, out=rows[r])
+                        np.greater_equal(a, b2, out=left_wins[p, q, r, c0:c1])
+                    np.greater_equal(rows[0], rows[1], out=top_wins[p, q, c0:c1])
+                    np.maximum(rows[0], rows[1], out=out6[c0:c1, :, p, :, q])
+            chunk = out[c0:c1]
+            chunk += b
+            np.maximum(chunk, 0, out=chunk)  # ReLU after the pool
+            pool_seconds[0] += clock() - start
+
+        state = conv_winograd.forward(conv, x, None, "train", pool_blocks)
+        t1 = clock()
+        self._cache = ("fused", state, x.shape, out)
+        # The pass's wall time, its pooling share as the threads spent it (ReLU included).
+        parts = min(threads.get_num_threads(), len(state[1]))
+        pooled = min(pool_seconds[0] / parts, t1 - t0)
+        self.times = (t1 - t0 - pooled, 0.0, pooled)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        if self._cache is None:
+            raise RuntimeError("fused backward called without a training-mode forward")
+        cache, self._cache = self._cache, None
+        conv = self.conv
+        clock = time.perf_counter
+        t0 = clock()
+        if cache[0] == "plain":
+            d = self._plain.backward(dout)
+            t1 = clock()
+            dx = conv.backward(d)
+            self.times = (clock() - t1, *self._plain.times)
+            return dx
+        _, state, x_shape, out = cache
+        dtype = out.dtype
+        dout = np.asarray(dout, dtype)
+        n, hp, wp, c = out.shape
+        m = conv_winograd._TILE
+        half = m // 2
+        ty, tx = 2 * hp // m, 2 * wp // m
+        left_wins = conv._buffer(("left wins",), (half, half, 2, n, ty, tx, c), np.dtype(bool))
+        top_wins = conv._buffer(("top wins",), (half, half, n, ty, tx, c), np.dtype(bool))
+        chunks = state[1]
+        bias_partials = conv._buffer(("db",), (len(chunks), c), dtype)
+
+        routing = [0.0]  # seconds routing the gradient to the winners, summed over the threads
+
+        def grad_blocks(part: int, ci: int, c0: int, c1: int, dYt: np.ndarray) -> None:
+            start = clock()
+            dp = conv._buffer(("dp", part), (c1 - c0, hp, wp, c), dtype)
+            np.greater(out[c0:c1], 0, out=dp)  # ReLU after the pool
+            dp *= dout[c0:c1]
+            column_sums(dp.reshape(-1, c), bias_partials[ci])
+            dp6 = dp.reshape(c1 - c0, ty, half, tx, half, c)
+            rows = conv._buffer(("pool rows", part), (2, c1 - c0, ty, tx, c), dtype)
+            for p in range(half):
+                for q in range(half):
+                    d = dp6[:, :, p, :, q]
+                    np.multiply(d, top_wins[p, q, c0:c1], out=rows[0])
+                    np.subtract(d, rows[0], out=rows[1])
+                    for r in (0, 1):
+                        won = dYt[2 * p + r, 2 * q]
+                        np.multiply(rows[r], left_wins[p, q, r, c0:c1], out=won)
+                        np.subtract(rows[r], won, out=dYt[2 * p + r, 2 * q + 1])
+            routing[0] += clock() - start
+
+        dx = np.empty(x_shape, dtype) if conv.needs_input_grad else None
+        conv_winograd.backward(conv, state, None, dx, bias_partials, grad_blocks)
+        np.sum(bias_partials, axis=0, out=conv.grads["b"])
+        seconds = clock() - t0
+        routed = min(routing[0] / min(threads.get_num_threads(), len(chunks)), seconds)
+        self.times = (seconds - routed, 0.0, routed)
+        return dx
