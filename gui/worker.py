@@ -19,6 +19,7 @@ The worker also waits, between batches, for a GUI thread that has fallen behind:
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -150,6 +151,10 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         from engine.run import train_model
 
+        # The objects alive now (the app's, the dataset's) are left out of garbage collection
+        # while training: a full collection walks every one of them, holding the GIL, and
+        # with a large heap that stalled the GUI thread for 80 ms (tests/gui/test_training).
+        gc.freeze()
         try:
             trained = train_model(
                 self.config,
@@ -164,6 +169,8 @@ class TrainingWorker(QObject):
             self._go_home()
             emit(self.failed, error_text(exc))
             return
+        finally:
+            gc.unfreeze()
         self._go_home()
         emit(self.finished, trained)
 
