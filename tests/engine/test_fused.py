@@ -313,3 +313,30 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
         if e is not None:
             _close(e, g, 1e-11)
     _close_grads(expected[2], got[2], 1e-11)
+
+
+def test_centred_difference_gradients_of_the_winograd_conv_relu_pool():
+    from engine.conv_relu_pool import ConvReLUPool
+
+    spec = [VGG_SPEC[0], *VGG_SPEC[2:]]  # conv (3 -> 8), then Winograd conv, ReLU, pool
+    model = _model(spec, (8, 8, 3), np.float64, seed=4)
+    model.layers[1].params["b"][:] = np.linspace(-0.5, 0.5, 6)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 8, 8, 3))
+    y = rng.integers(0, 5, 2)
+
+    def loss() -> float:
+        logits = model.forward(x, training=True)
+        model._fused_done = []
+        return softmax_cross_entropy(logits, y)[0]
+
+    logits = model.forward(x, training=True)
+    assert isinstance(model._fused_runs[1], ConvReLUPool) and model._fused_done == [1]
+    dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
+    grads = {name: g.copy() for name, _, g in model.parameters()}
+    for name, param, _ in model.parameters():
+        numerical = numerical_gradient(loss, param, 1e-5)
+        scale = max(np.abs(grads[name]).max(), 1e-12)
+        assert rel_error(numerical, grads[name], scale) < 1e-6, name
+    numerical = numerical_gradient(loss, x, 1e-5)
+    assert np.abs(numerical - dx).max() < 1e-6 * np.abs(dx).max()
