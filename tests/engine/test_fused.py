@@ -188,6 +188,17 @@ def test_layers_api_and_timings_kept():
     assert all(t["forward"] > 0 and t["backward"] > 0 for t in model.timings.values())
 
 
+def _training_loss(model, x, y):
+    """The loss of a training-mode forward (fused), as a function of the arrays in place."""
+
+    def loss() -> float:
+        logits = model.forward(x, training=True)
+        model._fused_done = []  # no backward follows
+        return softmax_cross_entropy(logits, y)[0]
+
+    return loss
+
+
 def test_centred_difference_gradients_of_the_fused_path():
     spec = [*SPEC[:4], {"type": "flatten"}, {"type": "dense", "units": 5}]
     model = _model(spec, (6, 6, 2), np.float64, seed=2)
@@ -195,11 +206,7 @@ def test_centred_difference_gradients_of_the_fused_path():
     x = rng.standard_normal((3, 6, 6, 2))
     y = rng.integers(0, 5, 3)
 
-    def loss() -> float:
-        logits = model.forward(x, training=True)
-        model._fused_done = []
-        return softmax_cross_entropy(logits, y)[0]
-
+    loss = _training_loss(model, x, y)
     logits = model.forward(x, training=True)
     assert model._fused_done == [0]
     dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
@@ -325,11 +332,7 @@ def test_centred_difference_gradients_of_the_winograd_conv_relu_pool():
     x = rng.standard_normal((2, 8, 8, 3))
     y = rng.integers(0, 5, 2)
 
-    def loss() -> float:
-        logits = model.forward(x, training=True)
-        model._fused_done = []
-        return softmax_cross_entropy(logits, y)[0]
-
+    loss = _training_loss(model, x, y)
     logits = model.forward(x, training=True)
     assert isinstance(model._fused_runs[1], ConvReLUPool) and model._fused_done == [1]
     dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
