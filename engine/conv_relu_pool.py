@@ -76,9 +76,9 @@ class ConvReLUPool:
             for p in range(half):
                 for q in range(half):
                     for r in (0, 1):  # columns first, then rows: row-major first maximum
-                        a, b2 = Y[2 * p + r, 2 * q], Y[2 * p + r, 2 * q + 1]
-                        np.maximum(a, b2, out=rows[r])
-                        np.greater_equal(a, b2, out=left_wins[p, q, r, c0:c1])
+                        left, right = Y[2 * p + r, 2 * q], Y[2 * p + r, 2 * q + 1]
+                        np.maximum(left, right, out=rows[r])
+                        np.greater_equal(left, right, out=left_wins[p, q, r, c0:c1])
                     np.greater_equal(rows[0], rows[1], out=top_wins[p, q, c0:c1])
                     np.maximum(rows[0], rows[1], out=out6[c0:c1, :, p, :, q])
             chunk = out[c0:c1]

@@ -1,6 +1,7 @@
 """Fused execution of layer runs in training steps: Conv2D -> BatchNorm -> ReLU ->
-MaxPool2D(2) (:class:`engine.conv_bn_relu_pool.ConvBNReLUPool`) and ReLU -> MaxPool2D
-(:class:`ReLUMaxPool`).
+MaxPool2D(2) (:class:`engine.conv_bn_relu_pool.ConvBNReLUPool`), a Winograd Conv2D -> ReLU ->
+MaxPool2D(2) (:class:`engine.conv_relu_pool.ConvReLUPool`) and ReLU -> MaxPool2D
+(:class:`engine.relu_max_pool.ReLUMaxPool`).
 
 ``Sequential`` finds such runs when it is built and, in training mode, executes each through
 its fused class instead of layer by layer. The layers stay what they are (names, params,
