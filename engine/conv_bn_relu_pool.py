@@ -132,15 +132,6 @@ class ConvBNReLUPool:
         cov = gram / m - np.outer(col_mean, col_mean)
         return col_mean @ Wb, np.maximum(np.einsum("kc,kl,lc->c", Wb, cov, Wb), 0.0)
 
-    def _update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
-        bn = self.bn
-        rm, rv = bn.buffers["running_mean"], bn.buffers["running_var"]
-        mom = bn.momentum
-        rm *= mom
-        rm += ((1 - mom) * mean).astype(rm.dtype)
-        rv *= mom
-        rv += ((1 - mom) * var * (m / max(m - 1, 1))).astype(rv.dtype)
-
     def _pool(self, part: int, z: np.ndarray, i0: int, i1: int, out, left_wins, top_wins):
         """2x2 max-pool of z (i1 - i0, Ho, Wo, C) into out[i0:i1], noting which column, then
         which row won (the first maximum in row-major order, as MaxPool2D picks)."""
@@ -275,7 +266,7 @@ class ConvBNReLUPool:
         # lacks the constant Wb[-1] (bias and shift) per channel.
         scale = np.abs(k).astype(dtype)
         offset = (bn.params["beta"] + k * (Wb[-1] - mean)).astype(dtype)
-        self._update_running(mean, var, m)
+        self.bn.update_running(mean, var, m)
         t2 = clock()
 
         def epilogue(i0: int, i1: int) -> None:
@@ -346,7 +337,7 @@ class ConvBNReLUPool:
         offset = mean.astype(dtype)
         beta = bn.params["beta"]
 
-        self._update_running(mean, var, m)
+        self.bn.update_running(mean, var, m)
         t2 = clock()
 
         hp, wp = ho // 2, wo // 2

@@ -119,14 +119,19 @@ class BatchNorm(Layer):
             out[a:b] += beta
 
         _over_rows(normalise, x2.shape)
+        self.update_running(mean, var, m)
+        self._cache = (centred, inv_std, True, x.shape)
+        return out.reshape(x.shape)
+
+    def update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
+        """Fold a batch's mean and (biased) variance over m values into the running
+        statistics, the variance made unbiased as evaluation mode expects."""
         rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
         mom = self.momentum
         rm *= mom
         rm += ((1 - mom) * mean).astype(rm.dtype)
         rv *= mom
         rv += ((1 - mom) * var * (m / max(m - 1, 1))).astype(rv.dtype)
-        self._cache = (centred, inv_std, True, x.shape)
-        return out.reshape(x.shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: same shape as x -> dx; sets grads["gamma"], grads["beta"]."""
