@@ -171,10 +171,12 @@ class ConvBNReLUPool:
         np.copyto(target, split.transpose(2, 4, 0, 1, 3, 5, 6, 7))
         out[:, k] = 1
 
-    def _shifted_padded(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """x padded, minus its per-channel batch mean s (borders -s), and s tiled over the
-        kernel offsets (K,) float64. Columns of it keep the Gram matrix well conditioned
-        when the input is far from zero mean (G's float32 sums would otherwise cancel)."""
+    def _shifted_padded(self, x: np.ndarray):
+        """x padded, minus its per-channel batch mean s (borders -s), filled chunk by chunk
+        by ``fill(i0, i1)`` so that each chunk's pass writes its own images while they are in
+        cache; also s tiled over the kernel offsets (K,) float64. Columns of it keep the Gram
+        matrix well conditioned when the input is far from zero mean (G's float32 sums would
+        otherwise cancel). Returns (xs, fill, shift)."""
         conv = self.conv
         n, h, w, cin = x.shape
         top, bottom, left, right = conv.pads
@@ -193,8 +195,7 @@ class ConvBNReLUPool:
             rows[i0:i1] = border
             np.subtract(flat_x[i0:i1], centre, out=inner[i0:i1])
 
-        threads.parallel_map(fill, threads.split_range(n, threads.get_num_threads()))
-        return xs, np.tile(s.astype(np.float64), conv.kh * conv.kw)
+        return xs, fill, np.tile(s.astype(np.float64), conv.kh * conv.kw)
 
     def _forward_folded(self, x: np.ndarray) -> np.ndarray:
         """One pass per chunk while it is in cache: columns, their Gram matrix, the conv's
@@ -221,7 +222,7 @@ class ConvBNReLUPool:
         k1 = W.size // c + 1
         rows = ho * wo
         hp, wp = ho // 2, wo // 2
-        xs, shift = self._shifted_padded(x)
+        xs, fill, shift = self._shifted_padded(x)
         sign = np.where(bn.params["gamma"] < 0, -1, 1).astype(dtype)
         signed = np.zeros((k1, c), dtype)  # [sign * W; 0]: no bias, no shift
         np.multiply(W.reshape(-1, c), sign, out=signed[:-1])
@@ -237,6 +238,7 @@ class ConvBNReLUPool:
             for ci in range(c_first, c_last):
                 c0, c1 = chunks[ci]
                 cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
+                fill(c0, c1)
                 self._columns_by_window_position(xs[c0:c1], cols)
                 grams[ci] = cols.T @ cols
                 z = self._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
@@ -368,13 +370,16 @@ class ConvBNReLUPool:
         self._cache = (y, centre, out, inv_std, mean, gram, None)
         return out
 
-    def _folded_products(self, dp: np.ndarray, chunks, ho: int, wo: int) -> np.ndarray:
-        """P = cols.T @ dz (K + 1, C) in float64 after a folded forward, dz scattered from the
-        pooled gradient dp (N, Ho / 2, Wo / 2, C) chunk by chunk in window-position order,
-        each chunk's product taken while it is in cache (partials added in chunk order)."""
+    def _folded_products(self, dout: np.ndarray, out: np.ndarray, chunks, ho: int,
+                         wo: int) -> np.ndarray:
+        """P = cols.T @ dz (K + 1, C) in float64 after a folded forward, chunk by chunk while
+        each chunk is in cache (partials added in chunk order): the pooled gradient dp =
+        dout where the pooled output ``out`` is positive (ReLU after the pool), scattered to
+        the window winners (dz) in window-position order. The columns' last column is ones,
+        so P[-1] is the sum of dz, which is BatchNorm's dbeta."""
         conv = self.conv
-        n, hp, wp, c = dp.shape
-        dtype = dp.dtype
+        n, hp, wp, c = out.shape
+        dtype = out.dtype
         k1 = conv.params["W"].size // c + 1
         rows = ho * wo
         left_q = self._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
@@ -386,8 +391,12 @@ class ConvBNReLUPool:
                 c0, c1 = chunks[ci]
                 dz = self._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
                 r = self._buf(("row", part), (2, c1 - c0, hp, wp, c), dtype)
-                np.multiply(dp[c0:c1], top_wins[c0:c1], out=r[0])
-                np.subtract(dp[c0:c1], r[0], out=r[1])
+                positive = self._buf(("positive", part), (c1 - c0, hp, wp, c), np.dtype(bool))
+                np.greater(out[c0:c1], 0, out=positive)
+                dp = self._buf(("dp", part), (c1 - c0, hp, wp, c), dtype)
+                np.multiply(dout[c0:c1], positive, out=dp)
+                np.multiply(dp, top_wins[c0:c1], out=r[0])
+                np.subtract(dp, r[0], out=r[1])
                 for a in (0, 1):
                     np.multiply(r[a], left_q[a, c0:c1], out=dz[a, 0])
                     np.subtract(r[a], dz[a, 0], out=dz[a, 1])
@@ -436,6 +445,24 @@ class ConvBNReLUPool:
         dout = np.asarray(dout, dtype=dtype)
         left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
         top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+        from_gram = gram is not None and not conv.needs_input_grad
+        shift = None
+        if folded_chunks is not None:
+            folded_chunks, shift, x = folded_chunks
+        if folded_chunks is not None and from_gram:
+            # One pass per chunk: ReLU's and the pool's gradients and the products P.
+            P = self._folded_products(dout, out, folded_chunks, ho, wo)
+            dbeta = P[-1]
+            t2 = clock()
+            dgamma = (np.einsum("kc,kc->c", P, self._weights64(shift)) - mean * dbeta) * inv_std
+            self._set_bn_grads(dgamma, dbeta)
+            # pool: ReLU's gradient, the scatter to the window winners and the conv's
+            # products P, one pass per chunk; conv: its weight gradient from P and G; bn:
+            # dgamma from P.
+            t3 = clock()
+            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m, shift)
+            self.times = (clock() - t3, t3 - t2, 0.0, t2 - t0)
+            return None
         dp = self._buf(("dp",), out.shape, dtype)
         ones = self._ones(_CHUNK_VALUES // c + hp * wp, dtype)
 
@@ -449,21 +476,6 @@ class ConvBNReLUPool:
         # Chunk sums added in a fixed order in float64: the same for any thread count.
         dbeta = np.sum(_in_chunks(relu_grad, n, hp * wp * c), axis=0, dtype=np.float64)
         t1 = clock()
-        from_gram = gram is not None and not conv.needs_input_grad
-        shift = None
-        if folded_chunks is not None:
-            folded_chunks, shift, x = folded_chunks
-        if folded_chunks is not None and from_gram:
-            P = self._folded_products(dp, folded_chunks, ho, wo)
-            t2 = clock()
-            dgamma = (np.einsum("kc,kc->c", P, self._weights64(shift)) - mean * dbeta) * inv_std
-            self._set_bn_grads(dgamma, dbeta)
-            # pool: the scatter to the window winners and the conv's products P, one pass
-            # per chunk; conv: its weight gradient from P and G; bn: dgamma from P.
-            t3 = clock()
-            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m, shift)
-            self.times = (clock() - t3, t3 - t2, t1 - t0, t2 - t1)
-            return None
         if folded_chunks is not None:
             # The kept columns are shifted and in window-position order: y from them, and
             # the conv's backward gathers its own columns in the usual order.
