@@ -5,11 +5,11 @@
 
 For each network: images/s of a full training step (forward + backward + SGD with momentum,
 float32, batch 64 on random 32x32x3 input), the median over ``--runs`` timed runs of
-``--steps`` steps each; a per-layer forward/backward table; peak memory. When ``torch`` is
-importable the same network is timed in PyTorch CPU with the same thread count, its runs
-interleaved with ours so that load from other processes hits both alike, and the ratio of the
-medians is printed (above 1.0 means the engine is faster). PyTorch is a benchmark-only tool,
-never a dependency of the app.
+``--steps`` steps each (each after one untimed step); a per-layer forward/backward table; peak
+memory. When ``torch`` is importable the same network is timed in PyTorch CPU with the same
+thread count, its runs interleaved with ours so that load from other processes hits both alike,
+and the ratio of the medians is printed (above 1.0 means the engine is faster). PyTorch is a
+benchmark-only tool, never a dependency of the app.
 
 Training steps run conv/BatchNorm/ReLU/max-pool and ReLU/max-pool runs fused (engine.fused);
 the table then times each layer with the fused phase that does its work.
@@ -107,6 +107,11 @@ def torch_step(spec: list[dict], x: np.ndarray, y: np.ndarray, num_classes: int)
 
 
 def _time(step: Callable[[], None], steps: int, clock: Callable[[], float]) -> float:
+    """Seconds for ``steps`` steps, after one untimed step: runs of the two frameworks
+    alternate, and the first step after a switch pays for the other's cache contents and
+    threads (measured here: both frameworks' medians 10-15 % lower when it is counted),
+    which no epoch of real training does."""
+    step()
     start = clock()
     for _ in range(steps):
         step()
@@ -123,8 +128,10 @@ def _peak_bytes(step: Callable[[], None]) -> int:
         tracemalloc.stop()
 
 
-def bench_arch(name: str, args: argparse.Namespace, out=sys.stdout) -> dict[str, Any]:
-    """Time one preset; prints its tables and returns the figures."""
+def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
+    """Time one preset; prints its tables (to ``out``, default the current sys.stdout) and
+    returns the figures."""
+    out = sys.stdout if out is None else out
     rng = np.random.default_rng(0)
     n = args.batch
     x = rng.standard_normal((n, 32, 32, 3)).astype(np.float32)
@@ -151,7 +158,7 @@ def bench_arch(name: str, args: argparse.Namespace, out=sys.stdout) -> dict[str,
         if tstep is not None:
             torch_mod.set_num_threads(threads.get_num_threads())
             theirs.append(n * args.steps / _time(tstep, args.steps, clock))
-    timed_steps = args.runs * args.steps
+    timed_steps = args.runs * (args.steps + 1)  # the layer timings include each run's lead step
 
     result = {"arch": name, "engine": statistics.median(ours), "runs": ours}
     print(f"\n== {name}: {preset.get('note', '')}", file=out)

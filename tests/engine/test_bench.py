@@ -1,0 +1,42 @@
+"""The training-step benchmark (python -m engine.bench): what it prints and what it times."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import bench, threads
+
+
+def test_time_leaves_the_lead_step_untimed():
+    calls: list[str] = []
+    ticks = iter([10.0, 13.0])  # start and stop of the timed steps
+
+    def step():
+        calls.append("step")
+
+    def clock():
+        calls.append("clock")
+        return next(ticks)
+
+    assert bench._time(step, 3, clock) == pytest.approx(3.0)
+    assert calls == ["step", "clock", "step", "step", "step", "clock"]
+
+
+def test_bench_prints_the_layer_table_and_the_figures(capsys):
+    mode, count = threads.get_parallel_mode(), threads.get_num_threads()
+    try:
+        assert bench.main(["--arch", "seed-cifar-1epoch", "--runs", "1", "--steps", "1",
+                           "--warmup", "0", "--no-torch"]) == 0
+    finally:
+        threads.set_parallel_mode(mode)
+        threads.set_num_threads(count)
+    out = capsys.readouterr().out
+    for layer in ("conv1", "bn1", "relu1", "pool1", "flatten1", "dense1", "dense2"):
+        assert re.search(rf"^{layer}\s+\S+\s+\d+\.\d\d\s+\d+\.\d\d$", out, re.M), layer
+    rate = re.search(r"^engine :\s+(\d+) img/s", out, re.M)
+    assert rate and int(rate.group(1)) > 0
+    assert re.search(r"peak NumPy memory of the first step .*: \d+\.\d MiB", out)
+    assert re.search(r"one 28x28 image through digits-bn \(inference\): \d+\.\d\d ms", out)
+    assert "pytorch:" not in out
