@@ -35,18 +35,18 @@ _CHUNK_VALUES = 262144
 
 
 def _in_chunks(fn, n: int, per_image: int) -> list:
-    """Call ``fn(part, i0, i1)`` on fixed chunks of images (independent of the thread count), the
-    chunks dealt to the engine's threads (``part`` numbers the thread's share, for scratch
+    """Call ``fn(part, i0, i1)`` on fixed chunks of images (independent of the thread count),
+    taken by the engine's threads as they come free (``part`` numbers the thread, for scratch
     buffers); results in chunk order."""
     per_chunk = max(1, _CHUNK_VALUES // max(per_image, 1))
     chunks = [(a, min(a + per_chunk, n)) for a in range(0, n, per_chunk)]
-    groups = threads.split_range(len(chunks), threads.get_num_threads())
+    results: list = [None] * len(chunks)
 
-    def run(part: int, g0: int, g1: int) -> list:
-        return [fn(part, a, b) for a, b in chunks[g0:g1]]
+    def run(part: int, i: int) -> None:
+        results[i] = fn(part, *chunks[i])
 
-    tasks = [(part, g0, g1) for part, (g0, g1) in enumerate(groups)]
-    return [r for results in threads.parallel_map(run, tasks) for r in results]
+    threads.parallel_chunks(run, len(chunks))
+    return results
 
 
 class ConvBNReLUPool:

@@ -69,13 +69,12 @@ class Optimizer:
             for a in range(0, param.size, _SLICE):
                 piece = [v[a : a + _SLICE] for v in flat]
                 slices.append((update, piece[0], piece[1], piece[2:]))
-        parts = threads.split_range(len(slices), threads.get_num_threads())
 
-        def run(s0: int, s1: int) -> None:
-            for update, param, grad, slots in slices[s0:s1]:
-                update(param, grad, slots)
+        def run(part: int, i: int) -> None:
+            update, param, grad, slots = slices[i]
+            update(param, grad, slots)
 
-        threads.parallel_map(run, parts)
+        threads.parallel_chunks(run, len(slices))
 
     def _slots(self, name: str, param: np.ndarray) -> list[np.ndarray]:
         """The per-parameter state arrays the update works on, created (zeros) on first use."""

@@ -210,9 +210,9 @@ class Conv2D(Layer):
         return self.algorithm == "winograd" or self.in_channels >= _WINOGRAD_MIN_CHANNELS
 
     def _run_parts(self, task, n_chunks: int) -> None:
-        """Deal the chunks to the pool: task(part, first_chunk, last_chunk) per thread."""
-        parts = threads.split_range(n_chunks, threads.get_num_threads())
-        threads.parallel_map(task, [(k, a, z) for k, (a, z) in enumerate(parts)])
+        """Run task(part, chunk, chunk + 1) for every chunk, the threads taking the chunks
+        as they come free (threads.parallel_chunks)."""
+        threads.parallel_chunks(lambda part, ci: task(part, ci, ci + 1), n_chunks)
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:

@@ -21,13 +21,7 @@ def _blocks(n: int) -> list[tuple[int, int]]:
 
 
 def _on_threads(task, blocks: list[tuple[int, int]]) -> None:
-    parts = threads.split_range(len(blocks), threads.get_num_threads())
-
-    def run(g0: int, g1: int) -> None:
-        for a, b in blocks[g0:g1]:
-            task(a, b)
-
-    threads.parallel_map(run, parts)
+    threads.parallel_chunks(lambda part, i: task(*blocks[i]), len(blocks))
 
 
 class Dense(Layer):
