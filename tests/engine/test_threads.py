@@ -51,6 +51,33 @@ def test_parallel_map_keeps_order_and_uses_several_threads(restore_threads):
     assert len({r[1] for r in results}) == 3
 
 
+def test_parallel_chunks_does_every_chunk_once_and_a_free_thread_takes_more(restore_threads):
+    engine.set_num_threads(2)
+    held = threading.Event()
+    done: list[tuple[int, int]] = []  # (part, chunk)
+
+    def task(part: int, i: int) -> None:
+        if i == 0:  # the first chunk holds its thread until the other has done the rest
+            assert held.wait(timeout=5)
+        done.append((part, i))
+        if len(done) == 6:
+            held.set()
+
+    threads.parallel_chunks(task, 7)
+    assert sorted(i for _, i in done) == list(range(7))
+    slow = next(part for part, i in done if i == 0)
+    assert [part for part, i in done if i != 0] == [1 - slow] * 6
+
+
+def test_parallel_chunks_with_fewer_chunks_than_threads(restore_threads):
+    engine.set_num_threads(3)
+    parts: list[int] = []
+    threads.parallel_chunks(lambda part, i: parts.append(part), 2)
+    assert len(parts) == 2 and set(parts) <= {0, 1}
+    threads.parallel_chunks(lambda part, i: parts.append(part), 0)
+    assert len(parts) == 2
+
+
 def test_blas_is_held_to_one_thread(restore_threads):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     engine.set_num_threads(2)
