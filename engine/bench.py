@@ -184,7 +184,12 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
         result["ratio"] = result["engine"] / result["torch"]
         runs_text = " ".join(f"{v:.0f}" for v in theirs)
         print(f"pytorch: {result['torch']:8.0f} img/s  (runs: {runs_text})", file=out)
-        print(f"ratio engine/pytorch: {result['ratio']:.2f}x", file=out)
+        # Each engine run against the PyTorch run right after it: slow drifts in the machine's
+        # load cancel within a pair, so the spread shows how far one run's ratio can be off.
+        pairs = sorted(o / t for o, t in zip(ours, theirs, strict=True))
+        print(f"ratio engine/pytorch: {result['ratio']:.2f}x (of the medians; per pair of "
+              f"runs: median {statistics.median(pairs):.2f}x, {pairs[0]:.2f}-{pairs[-1]:.2f}x)",
+              file=out)
     return result
 
 
