@@ -1,0 +1,235 @@
+"""ConvBNReLUPool's folded path: BatchNorm folded into the conv's product, for im2col by
+batch with columns small enough to keep from forward to backward (first layers: few input
+channels).
+
+Forward, one pass per chunk of images while it is in cache: the columns (rows in 2x2-window
+position order, from the input minus its per-channel mean), their Gram matrix
+G = cols.T @ cols (partials added in a fixed order in float64), the conv's product with the
+filters' signs adjusted to gamma's, and the 2x2 max-pool (which column, which row won).
+BatchNorm's batch mean and variance follow from G and [W; b], so they are those of the whole
+batch whatever the thread count; BatchNorm's per-channel map and ReLU then run on the pooled
+values only (max-pool commutes with both). The conv's output is never written.
+
+Backward without dx (a first layer): one pass per chunk scatters the pooled gradient to the
+window winners (dz) and takes P = cols.T @ dz; the conv's weight gradient follows from P and
+G, BatchNorm's from P. With dx, :func:`recompute_y` gives the conv's output again from the
+kept columns and the run's general backward takes over.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine import threads
+from engine.im2col import windows
+from engine.layers import conv as conv_module
+
+if TYPE_CHECKING:
+    from engine.conv_bn_relu_pool import ConvBNReLUPool
+
+
+def folds(run: ConvBNReLUPool, x: np.ndarray) -> bool:
+    """Whether BatchNorm can be folded into the conv's product: im2col by batch with
+    the columns kept from forward to backward."""
+    conv = run.conv
+    if conv.uses_winograd() or threads.get_parallel_mode() != "batch":
+        return False
+    ho, wo = conv._out_hw(x.shape[1], x.shape[2])
+    k1 = conv.kh * conv.kw * conv.in_channels + 1
+    size = len(x) * ho * wo * k1 * conv.params["W"].dtype.itemsize
+    return size <= conv_module._KEEP_COLS_BYTES
+
+
+def _columns_by_window_position(run: ConvBNReLUPool, xp: np.ndarray, out: np.ndarray) -> None:
+    """im2col of xp (n, Hp, Wp, C_in) into out (n * Ho * Wo, K + 1), rows ordered by
+    position in the 2x2 pool window first: (row a, column b, image, Ho / 2, Wo / 2).
+    The product's quarter blocks are then the four members of every window."""
+    conv = run.conv
+    win = windows(xp, conv.kh, conv.kw, conv.stride)  # (n, Ho, Wo, kh, kw, C_in)
+    n, ho, wo = win.shape[:3]
+    split = win.reshape(n, ho // 2, 2, wo // 2, 2, *win.shape[3:])
+    k = out.shape[1] - 1
+    target = out[:, :k].view()
+    target.shape = (2, 2, n, ho // 2, wo // 2, *win.shape[3:])
+    np.copyto(target, split.transpose(2, 4, 0, 1, 3, 5, 6, 7))
+    out[:, k] = 1
+
+
+def _shifted_padded(run: ConvBNReLUPool, x: np.ndarray):
+    """x padded, minus its per-channel batch mean s (borders -s), filled chunk by chunk
+    by ``fill(i0, i1)`` so that each chunk's pass writes its own images while they are in
+    cache; also s tiled over the kernel offsets (K,) float64. Columns of it keep the Gram
+    matrix well conditioned when the input is far from zero mean (G's float32 sums would
+    otherwise cancel). Returns (xs, fill, shift)."""
+    conv = run.conv
+    n, h, w, cin = x.shape
+    top, bottom, left, right = conv.pads
+    s = (run._ones(n * h * w, x.dtype) @ x.reshape(-1, cin)) / (n * h * w)
+    s = s.astype(x.dtype)
+    hp, wp = h + top + bottom, w + left + right
+    xs = run._buf(("xs",), (n, hp, wp, cin), x.dtype)
+    # Rows as (W * C_in,) runs: broadcasting s over a short last axis is ~30x slower.
+    border, centre = np.tile(-s, wp), np.tile(s, w)
+    rows = xs.reshape(n, hp, wp * cin)
+    inner = xs[:, top : top + h, left : left + w].view()
+    inner.shape = (n, h, w * cin)
+    flat_x = x.reshape(n, h, w * cin)
+
+    def fill(i0: int, i1: int) -> None:
+        rows[i0:i1] = border
+        np.subtract(flat_x[i0:i1], centre, out=inner[i0:i1])
+
+    return xs, fill, np.tile(s.astype(np.float64), conv.kh * conv.kw)
+
+
+def forward(run: ConvBNReLUPool, x: np.ndarray) -> np.ndarray:
+    """One pass per chunk while it is in cache: columns, their Gram matrix, the conv's
+    product and the max-pool; BatchNorm and ReLU then work on the pooled values only.
+
+    Max-pool commutes with BatchNorm's per-channel map z = k (y - mean) + beta when
+    k = gamma * inv_std >= 0; a channel with gamma < 0 is pooled with its filter negated
+    (z = |k| (-y) + ...), so the pooled maxima and winners are those of z. The product
+    leaves out the bias and the columns' shift (constants per channel, which BatchNorm
+    removes), keeping its values near zero mean; the statistics come from the Gram
+    matrix. The conv's output is never written.
+    """
+    conv, bn = run.conv, run.bn
+    clock = time.perf_counter
+    t0 = clock()
+    W = conv.params["W"]
+    dtype = W.dtype
+    x = np.asarray(x)
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    n = len(x)
+    ho, wo = conv._out_hw(x.shape[1], x.shape[2])
+    c = conv.out_channels
+    k1 = W.size // c + 1
+    rows = ho * wo
+    hp, wp = ho // 2, wo // 2
+    xs, fill, shift = _shifted_padded(run, x)
+    sign = np.where(bn.params["gamma"] < 0, -1, 1).astype(dtype)
+    signed = np.zeros((k1, c), dtype)  # [sign * W; 0]: no bias, no shift
+    np.multiply(W.reshape(-1, c), sign, out=signed[:-1])
+    chunks = conv._chunks(n, rows * k1 * dtype.itemsize)
+    grams: list = [None] * len(chunks)
+    pooled = np.empty((n, hp, wp, c), dtype)
+    left_q = run._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
+    top_wins = run._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+    pool_share = [0.0, 0.0]  # seconds pooling, seconds in all, summed over the threads
+
+    def chunk_pass(part: int, c_first: int, c_last: int) -> None:
+        start = clock()
+        for ci in range(c_first, c_last):
+            c0, c1 = chunks[ci]
+            cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
+            fill(c0, c1)
+            _columns_by_window_position(run, xs[c0:c1], cols)
+            grams[ci] = cols.T @ cols
+            z = run._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
+            np.matmul(cols, signed, out=z.reshape(-1, c))
+            t_pool = clock()
+            # Contiguous quarter blocks: columns first, then rows (row-major first max).
+            row_max = run._buf(("row", part), (2, c1 - c0, hp, wp, c), dtype)
+            for a in (0, 1):
+                np.maximum(z[a, 0], z[a, 1], out=row_max[a])
+                np.greater_equal(z[a, 0], z[a, 1], out=left_q[a, c0:c1])
+            np.greater_equal(row_max[0], row_max[1], out=top_wins[c0:c1])
+            np.maximum(row_max[0], row_max[1], out=pooled[c0:c1])
+            pool_share[0] += clock() - t_pool
+        pool_share[1] += clock() - start
+
+    conv._run_parts(chunk_pass, len(chunks))
+    t1 = clock()
+    t_pool = (t1 - t0) * pool_share[0] / max(pool_share[1], 1e-12)
+    gram = np.sum(grams, axis=0, dtype=np.float64)
+    m = n * rows
+    Wb = run._weights64(shift)
+    mean, var = run._stats_from_gram(gram, m, shift)
+    inv64 = 1.0 / np.sqrt(var + bn.eps)
+    inv_std = inv64.astype(dtype)
+    k = bn.params["gamma"].astype(np.float64) * inv64
+    # z = |k| * pooled + (beta + k * (y - pooled-product offset - mean)): the product
+    # lacks the constant Wb[-1] (bias and shift) per channel.
+    scale = np.abs(k).astype(dtype)
+    offset = (bn.params["beta"] + k * (Wb[-1] - mean)).astype(dtype)
+    run.bn.update_running(mean, var, m)
+    t2 = clock()
+
+    def epilogue(i0: int, i1: int) -> None:
+        part = pooled[i0:i1]
+        part *= scale
+        part += offset
+        np.maximum(part, 0, out=part)  # ReLU after the pool
+
+    threads.parallel_map(epilogue, threads.split_range(n, threads.get_num_threads()))
+    conv._cache = None  # a backward with dx sets it up (see backward)
+    # conv: the chunk pass's columns, Gram matrix and product, pool: its pooling (the
+    # pass's wall time shared out as the threads spent it); bn: statistics; relu:
+    # BatchNorm's map and ReLU on the pooled values.
+    run.times = (t1 - t0 - t_pool, t2 - t1, clock() - t2, t_pool)
+    run._cache = (None, False, pooled, inv_std, mean, gram, (chunks, shift, x))
+    return pooled
+
+
+def products(run: ConvBNReLUPool, dout: np.ndarray, out: np.ndarray, chunks, ho: int,
+                     wo: int) -> np.ndarray:
+    """P = cols.T @ dz (K + 1, C) in float64 after a folded forward, chunk by chunk while
+    each chunk is in cache (partials added in chunk order): the pooled gradient dp =
+    dout where the pooled output ``out`` is positive (ReLU after the pool), scattered to
+    the window winners (dz) in window-position order. The columns' last column is ones,
+    so P[-1] is the sum of dz, which is BatchNorm's dbeta."""
+    conv = run.conv
+    n, hp, wp, c = out.shape
+    dtype = out.dtype
+    k1 = conv.params["W"].size // c + 1
+    rows = ho * wo
+    left_q = run._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
+    top_wins = run._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+    partials = run._buf(("P",), (len(chunks), k1, c), dtype)
+
+    def task(part: int, c_first: int, c_last: int) -> None:
+        for ci in range(c_first, c_last):
+            c0, c1 = chunks[ci]
+            dz = run._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
+            r = run._buf(("row", part), (2, c1 - c0, hp, wp, c), dtype)
+            positive = run._buf(("positive", part), (c1 - c0, hp, wp, c), np.dtype(bool))
+            np.greater(out[c0:c1], 0, out=positive)
+            dp = run._buf(("dp", part), (c1 - c0, hp, wp, c), dtype)
+            np.multiply(dout[c0:c1], positive, out=dp)
+            np.multiply(dp, top_wins[c0:c1], out=r[0])
+            np.subtract(dp, r[0], out=r[1])
+            for a in (0, 1):
+                np.multiply(r[a], left_q[a, c0:c1], out=dz[a, 0])
+                np.subtract(r[a], dz[a, 0], out=dz[a, 1])
+            cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
+            np.matmul(cols.T, dz.reshape(-1, c), out=partials[ci])
+
+    conv._run_parts(task, len(chunks))
+    return np.sum(partials, axis=0, dtype=np.float64)
+
+
+def recompute_y(run: ConvBNReLUPool, n: int, ho: int, wo: int, chunks, shift) -> np.ndarray:
+    """The conv's output y = cols @ [W; b] (N, Ho, Wo, C) again, from the kept columns
+    (after a folded forward, when the backward wants dx)."""
+    conv = run.conv
+    W = conv.params["W"]
+    c = conv.out_channels
+    Wb = run._weights64(shift).astype(W.dtype)
+    rows = ho * wo
+    hp, wp = ho // 2, wo // 2
+    y = run._buf(("y",), (n, hp, 2, wp, 2, c), W.dtype)
+
+    def task(part: int, c_first: int, c_last: int) -> None:
+        for ci in range(c_first, c_last):
+            c0, c1 = chunks[ci]
+            cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, len(Wb)), W.dtype)
+            z = run._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), W.dtype)
+            np.matmul(cols, Wb, out=z.reshape(-1, c))
+            y[c0:c1] = z.transpose(2, 3, 0, 4, 1, 5)
+
+    conv._run_parts(task, len(chunks))
+    return y.reshape(n, ho, wo, c)
