@@ -69,6 +69,8 @@ class Plan:
         BT, G, AT = (np.array(a, dtype=np.float64) for a in _MATRICES[m])
         self.m, self.a = m, m + 2
         self.G = G.astype(dtype)
+        self.kfilter = np.kron(G, G).astype(dtype)  # (a², 9): U = G g G^T for every (c, f)
+        self.kfilter_t = np.ascontiguousarray(self.kfilter.T)
         self.kin = np.kron(BT, BT).astype(dtype)  # (a², a²)
         self.kin_t = np.ascontiguousarray(self.kin.T)
         self.kout = np.kron(AT, AT).astype(dtype)  # (m², a²)
@@ -79,14 +81,14 @@ class Plan:
         return -(-out_h // self.m), -(-out_w // self.m)
 
     def filter_transform(self, W: np.ndarray) -> np.ndarray:
-        """W: (3, 3, C_in, C_out) -> U: (a*a, C_in, C_out)."""
-        U = np.einsum("ai,ijcf,bj->abcf", self.G, W, self.G, optimize=True)
-        return np.ascontiguousarray(U.reshape(self.a * self.a, *W.shape[2:]))
+        """W: (3, 3, C_in, C_out) -> U: (a*a, C_in, C_out), one product with kron(G, G)."""
+        W9 = np.ascontiguousarray(W, self.kfilter.dtype).reshape(9, -1)
+        return (self.kfilter @ W9).reshape(self.a * self.a, *W.shape[2:])
 
     def filter_grad(self, dU: np.ndarray) -> np.ndarray:
         """dU: (a*a, C_in, C_out) -> dW: (3, 3, C_in, C_out) (adjoint of filter_transform)."""
-        dU4 = dU.reshape(self.a, self.a, *dU.shape[1:])
-        return np.einsum("ai,abcf,bj->ijcf", self.G, dU4, self.G, optimize=True)
+        dU2 = np.ascontiguousarray(dU).reshape(self.a * self.a, -1)
+        return (self.kfilter_t @ dU2).reshape(3, 3, *dU.shape[1:])
 
     def input_transform(self, xb: np.ndarray, D: np.ndarray, V: np.ndarray) -> None:
         """V = B^T d B for every tile of the tile buffer.

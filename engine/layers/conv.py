@@ -177,19 +177,32 @@ class Conv2D(Layer):
         x: (N, H, W, C) -> (N, H + top + bottom, W + left + right, C), or ``shape`` when given
         (larger, for Winograd tiles: the extra rows and columns are zeros too).
         """
+        xp, fill = self._padded(x, role, shape)
+        fill(0, len(x))
+        return xp
+
+    def _padded(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None):
+        """The buffer of :meth:`_pad` with its borders zero, and ``fill(i0, i1)`` copying
+        images i0:i1 of x into it: chunk passes fill their own images, on their own thread,
+        right before they read them. Returns x itself (and a no-op) when there is no padding.
+        """
         top, bottom, left, right = self.pads
         n, h, w, c = x.shape
         if shape is None:
             if not any(self.pads):
-                return x
+                return x, lambda i0, i1: None
             shape = (n, h + top + bottom, w + left + right, c)
         key = ("pad", role)
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape or buf.dtype != x.dtype:
             buf = np.zeros(shape, x.dtype)
             self._buffers[key] = buf
-        buf[:, top : top + h, left : left + w, :] = x
-        return buf
+        inner = buf[:, top : top + h, left : left + w, :]
+
+        def fill(i0: int, i1: int) -> None:
+            inner[i0:i1] = x[i0:i1]
+
+        return buf, fill
 
     def _chunks(self, n: int, per_image: int, target: int | None = None) -> list[tuple[int, int]]:
         """Fixed (start, stop) chunks of the batch, independent of the thread count.
@@ -234,12 +247,13 @@ class Conv2D(Layer):
         elif threads.get_parallel_mode() == "filters":
             state = self._forward_filters(self._pad(x, role), y)
         else:
-            state = self._forward_batch(self._pad(x, role), y, training)
+            state = self._forward_batch(*self._padded(x, role), y, training)
         self._cache = (x.shape, state) if training else None
         return y
 
-    def _forward_batch(self, xp: np.ndarray, y: np.ndarray, training: bool) -> tuple:
-        """im2col path, each thread its own chunks of images.
+    def _forward_batch(self, xp: np.ndarray, fill, y: np.ndarray, training: bool) -> tuple:
+        """im2col path, each thread its own chunks of images (``fill(i0, i1)`` pads them into
+        xp first, see :meth:`_padded`).
 
         The columns carry a column of ones and the weights the bias as their last row, so the
         one product adds the bias (and, in backward, yields its gradient).
@@ -259,6 +273,7 @@ class Conv2D(Layer):
                 c0, c1 = chunks[ci]
                 key = ("cols kept", ci) if keep else ("cols", training, part)
                 buf = self._buffer(key, ((c1 - c0) * rows, Wb.shape[0]), W.dtype)
+                fill(c0, c1)
                 cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, out=buf,
                               bias_column=True)
                 np.matmul(cols, Wb, out=y2[c0 * rows : c1 * rows])

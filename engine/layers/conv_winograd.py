@@ -46,7 +46,7 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
     plan = _plan(dtype)
     m, a2 = plan.m, plan.a * plan.a
     ty, tx = plan.tiles(ho, wo)
-    xb = layer._pad(x, role, (n, m * (ty + 1), m * (tx + 1), cin))
+    xb, fill = layer._padded(x, role, (n, m * (ty + 1), m * (tx + 1), cin))
     U = plan.filter_transform(W)
     per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
     chunks = layer._chunks(n, per_image, _CHUNK_BYTES)
@@ -60,6 +60,7 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
             # In training, each chunk's V is kept for the backward pass.
             key = ("V", part) if role == "eval" else ("V kept", ci)
             V = layer._buffer(key, (plan.a, plan.a, *tiles, cin), dtype)
+            fill(c0, c1)
             plan.input_transform(xb[c0:c1], D, V)
             M = layer._buffer(("M", role, part), (a2, math.prod(tiles), cout), dtype)
             np.matmul(V.reshape(a2, -1, cin), U, out=M)
