@@ -128,7 +128,7 @@ def forward(run: ConvBNReLUPool, x: np.ndarray) -> np.ndarray:
             cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
             fill(c0, c1)
             _columns_by_window_position(run, xs[c0:c1], cols)
-            grams[ci] = cols.T @ cols
+            grams[ci] = np.dot(cols.T, cols)  # np.dot for small outputs: see engine.threads
             z = run._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
             np.matmul(cols, signed, out=z.reshape(-1, c))
             t_pool = clock()
@@ -206,7 +206,7 @@ def products(run: ConvBNReLUPool, dout: np.ndarray, out: np.ndarray, chunks, ho:
                 np.multiply(r[a], left_q[a, c0:c1], out=dz[a, 0])
                 np.subtract(r[a], dz[a, 0], out=dz[a, 1])
             cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
-            np.matmul(cols.T, dz.reshape(-1, c), out=partials[ci])
+            np.dot(cols.T, dz.reshape(-1, c), out=partials[ci])
 
     conv._run_parts(task, len(chunks))
     return np.sum(partials, axis=0, dtype=np.float64)

@@ -151,7 +151,8 @@ class ConvBNReLUPool:
         grams: dict[int, np.ndarray] = {}
 
         def chunk_gram(part: int, ci: int, cols: np.ndarray, y2: np.ndarray) -> None:
-            grams[ci] = cols.T @ cols  # (K + 1, K + 1), while the chunk's columns are in cache
+            # (K + 1, K + 1), while the chunk's columns are in cache (np.dot: see engine.threads)
+            grams[ci] = np.dot(cols.T, cols)
 
         conv.chunk_hook = chunk_gram
         try:
@@ -177,7 +178,7 @@ class ConvBNReLUPool:
                 f = y2[0].copy()
                 t = self._buf(("t", part), y2.shape, dtype)
                 np.subtract(y2, f, out=t)
-                return len(t), f, ones[: len(t)] @ t, np.einsum("ij,ij->j", t, t)
+                return len(t), f, np.dot(ones[: len(t)], t), np.einsum("ij,ij->j", t, t)
 
             sums = _in_chunks(moments, n, per_image)
             # Combined in a fixed order in float64 (Chan et al.'s pairwise update).
@@ -267,7 +268,7 @@ class ConvBNReLUPool:
             np.greater(out[i0:i1], 0, out=dp[i0:i1])  # ReLU after the pool
             dp[i0:i1] *= dout[i0:i1]
             d2 = dp[i0:i1].reshape(-1, c)
-            return ones[: len(d2)] @ d2
+            return np.dot(ones[: len(d2)], d2)
 
         # Chunk sums added in a fixed order in float64: the same for any thread count.
         dbeta = np.sum(_in_chunks(relu_grad, n, hp * wp * c), axis=0, dtype=np.float64)

@@ -21,7 +21,7 @@ def column_sums(a: np.ndarray, out: np.ndarray) -> None:
     ones = _ones_cache.get(a.dtype)
     if ones is None or len(ones) < len(a):
         ones = _ones_cache[a.dtype] = np.ones(max(len(a), 1 << 16), a.dtype)
-    np.matmul(ones[: len(a)], a, out=out)
+    np.dot(ones[: len(a)], a, out=out)  # np.dot, not np.matmul: see engine.threads
 
 
 def same_padding(kernel: int) -> tuple[int, int]:

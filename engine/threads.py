@@ -21,6 +21,13 @@ seed-cifar-1epoch 983 img/s by batch against 582 by filters, vgg-cifar 140 again
 Filter batches make every thread read all the columns and leave the col2im to one thread;
 batch shares keep each thread's columns in its own core's cache.
 
+Products whose output is small (a Gram matrix, a weight gradient with few filters, column
+sums) use ``np.dot``, not ``np.matmul``: NumPy 2's matmul keeps the GIL for outputs of at most
+500 values, and a long product of that kind (a reduction over a whole chunk) then stalls every
+other engine thread for its duration (measured: vgg-cifar's first conv, 3 -> 16 filters, ran
+its weight gradient on one thread, the other unable to start). np.dot releases the GIL
+whatever the size.
+
 On glibc (Linux) the allocator is also told to keep freed memory instead of handing large
 blocks back to the kernel: a training step allocates and frees arrays of many sizes, and
 every fresh block costs page faults on first touch (measured: 12 % of a vgg-cifar step).

@@ -364,7 +364,7 @@ class Conv2D(Layer):
                     cols = im2col(xp[c0:c1], self.kh, self.kw, self.stride, bias_column=True,
                                   out=self._buffer(("cols", True, part), (r, K + 1), dtype))
                 dchunk = d2[c0 * rows : c1 * rows]
-                np.matmul(cols.T, dchunk, out=partials[ci])
+                np.dot(cols.T, dchunk, out=partials[ci])  # small output: see engine.threads
                 if dx is not None:
                     dslabs = self._buffer(("dcols", part), (len(W_slabs), r, self.in_channels),
                                           dtype)
@@ -396,7 +396,7 @@ class Conv2D(Layer):
         def task(part: int) -> None:
             # Fixed groups, dealt round-robin: the same products whatever the thread count.
             for f0, f1 in fgroups[part::nthreads]:
-                dW[:, f0:f1] = cols.T @ d2[:, f0:f1]
+                dW[:, f0:f1] = np.dot(cols.T, d2[:, f0:f1])  # see engine.threads
             for k in offsets[part::nthreads]:
                 np.matmul(d2, W_slabs[k], out=dslabs[k])
 

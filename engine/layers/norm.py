@@ -100,7 +100,7 @@ class BatchNorm(Layer):
 
         def moments(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
             c = np.subtract(x2[a:b], first, out=centred[a:b])
-            return np.ones(b - a, dtype) @ c, np.einsum("ij,ij->j", c, c)
+            return np.dot(np.ones(b - a, dtype), c), np.einsum("ij,ij->j", c, c)
 
         sums = _over_rows(moments, x2.shape)
         shifted_mean = np.sum([s for s, _ in sums], axis=0, dtype=np.float64) / m
@@ -149,7 +149,7 @@ class BatchNorm(Layer):
             def eval_grads(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
                 np.multiply(d2[a:b], scale, out=dx[a:b])
                 da = d2[a:b]
-                return np.ones(b - a, dtype) @ da, np.einsum("ij,ij->j", da, x2[a:b] - mean)
+                return np.dot(np.ones(b - a, dtype), da), np.einsum("ij,ij->j", da, x2[a:b] - mean)
 
             sums = _over_rows(eval_grads, d2.shape)
             self.grads["beta"] = np.sum([s for s, _ in sums], axis=0, dtype=np.float64).astype(
@@ -164,7 +164,7 @@ class BatchNorm(Layer):
 
         def reduce(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
             da = d2[a:b]
-            return np.ones(b - a, dtype) @ da, np.einsum("ij,ij->j", da, centred[a:b])
+            return np.dot(np.ones(b - a, dtype), da), np.einsum("ij,ij->j", da, centred[a:b])
 
         sums = _over_rows(reduce, d2.shape)
         dbeta = np.sum([s for s, _ in sums], axis=0, dtype=np.float64)
