@@ -74,7 +74,7 @@ class Dense(Layer):
         out = np.empty((x.shape[0], W.shape[1]), np.result_type(x, W))
 
         def rows(r0: int, r1: int) -> None:
-            np.matmul(x[r0:r1], W, out=out[r0:r1])
+            np.dot(x[r0:r1], W, out=out[r0:r1])  # a few classes: small output, see engine.threads
             out[r0:r1] += b
 
         # Two row blocks: every block reads all of W, so more would multiply that traffic.
@@ -95,7 +95,7 @@ class Dense(Layer):
 
         def features(f0: int, f1: int) -> None:
             # Both products split along in_features: no reduction crosses a block.
-            np.matmul(x[:, f0:f1].T, dout, out=dW[f0:f1])
+            np.dot(x[:, f0:f1].T, dout, out=dW[f0:f1])
             np.matmul(dout, W[f0:f1].T, out=dx[:, f0:f1])
 
         _on_threads(features, _blocks(W.shape[0]))
