@@ -1,11 +1,14 @@
 """Conv2D (Winograd) -> ReLU -> MaxPool2D(2, 2) executed as one step in training (found by
-:func:`engine.fused.find_runs`).
+:func:`engine.fused.find_runs`), with the ReLU before the conv too when there is one.
 
 Each chunk's Winograd output blocks Y (m, m, n, Ty, Tx, C) are pooled while in cache: the
 2x2 windows lie inside the m x m blocks, so every window is four whole planes of Y. The
 bias is added and ReLU applied after the pool (max-pool commutes with both), and the conv's
 output is never written. Backward routes the pooled gradient to the window winners straight
 into the blocks the Winograd backward transforms (no full-size output gradient either).
+A ReLU before the conv is applied as the conv pads its input (the same pass), and its mask
+as the conv's input gradient is cropped out of the padded tiles: the ReLU's own passes over
+the full-size activations, forward and backward, are saved.
 Inputs whose output does not split into whole blocks take conv, then ReLU -> max-pool.
 """
 
@@ -26,15 +29,20 @@ from engine.relu_max_pool import ReLUMaxPool
 
 class ConvReLUPool:
     """Shapes: x (N, H, W, C_in) -> (N, Ho / 2, Wo / 2, C_out); backward: dout of that shape
-    -> dx (N, H, W, C_in), or None when the conv needs no input gradient."""
+    -> dx (N, H, W, C_in), or None when the conv needs no input gradient. ``relu_in``: a
+    ReLU layer before the conv, part of the run (then 4 layers, else 3)."""
 
-    size = 3
-
-    def __init__(self, conv: Conv2D, relu: ReLU, pool: MaxPool2D) -> None:
-        self.conv, self.relu, self.pool = conv, relu, pool
+    def __init__(self, conv: Conv2D, relu: ReLU, pool: MaxPool2D,
+                 relu_in: ReLU | None = None) -> None:
+        self.conv, self.relu, self.pool, self.relu_in = conv, relu, pool, relu_in
+        self.size = 3 if relu_in is None else 4
         self._plain = ReLUMaxPool(relu, pool)  # after the conv, for inputs that do not fit
         self._cache: tuple | None = None
-        self.times = (0.0, 0.0, 0.0)  # seconds of the last pass: (conv, relu, pool)
+        # Seconds of the last pass: ([relu_in,] conv, relu, pool).
+        self.times = (0.0,) * self.size
+
+    def _times(self, conv: float, relu: float, pool: float, relu_in: float = 0.0) -> tuple:
+        return (conv, relu, pool) if self.relu_in is None else (relu_in, conv, relu, pool)
 
     def applies(self, x: np.ndarray, training: bool) -> bool:
         return training and x.ndim == 4 and len(x) > 0
@@ -50,11 +58,14 @@ class ConvReLUPool:
         clock = time.perf_counter
         t0 = clock()
         if not self._fits(x):
+            if self.relu_in is not None:
+                x = self.relu_in.forward(x, True)
+            t_in = clock()
             y = conv.forward(x, True)
             t1 = clock()
             out = self._plain.forward(y)
             self._cache = ("plain",)
-            self.times = (t1 - t0, *self._plain.times)
+            self.times = self._times(t1 - t_in, *self._plain.times, t_in - t0)
             return out
         W, b = conv.params["W"], conv.params["b"]
         x = np.asarray(x, W.dtype)
@@ -86,13 +97,15 @@ class ConvReLUPool:
             np.maximum(chunk, 0, out=chunk)  # ReLU after the pool
             pool_seconds[0] += clock() - start
 
-        state = conv_winograd.forward(conv, x, None, "train", pool_blocks)
+        relu_in = self.relu_in is not None
+        state = conv_winograd.forward(conv, x, None, "train", pool_blocks, input_relu=relu_in)
         t1 = clock()
-        self._cache = ("fused", state, x.shape, out)
+        # x stays for the backward of the ReLU before the conv (its mask).
+        self._cache = ("fused", state, x if relu_in else x.shape, out)
         # The pass's wall time, its pooling share as the threads spent it (ReLU included).
         parts = min(threads.get_num_threads(), len(state[1]))
         pooled = min(pool_seconds[0] / parts, t1 - t0)
-        self.times = (t1 - t0 - pooled, 0.0, pooled)
+        self.times = self._times(t1 - t0 - pooled, 0.0, pooled)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -106,9 +119,14 @@ class ConvReLUPool:
             d = self._plain.backward(dout)
             t1 = clock()
             dx = conv.backward(d)
-            self.times = (clock() - t1, *self._plain.times)
+            t2 = clock()
+            if self.relu_in is not None:
+                dx = self.relu_in.backward(dx)
+            self.times = self._times(t2 - t1, *self._plain.times, clock() - t2)
             return dx
-        _, state, x_shape, out = cache
+        _, state, x, out = cache
+        relu_input = x if self.relu_in is not None else None
+        x_shape = x.shape if relu_input is not None else x
         dtype = out.dtype
         dout = np.asarray(dout, dtype)
         n, hp, wp, c = out.shape
@@ -142,9 +160,9 @@ class ConvReLUPool:
             routing[0] += clock() - start
 
         dx = np.empty(x_shape, dtype) if conv.needs_input_grad else None
-        conv_winograd.backward(conv, state, None, dx, bias_partials, grad_blocks)
+        conv_winograd.backward(conv, state, None, dx, bias_partials, grad_blocks, relu_input)
         np.sum(bias_partials, axis=0, out=conv.grads["b"])
         seconds = clock() - t0
         routed = min(routing[0] / min(threads.get_num_threads(), len(chunks)), seconds)
-        self.times = (seconds - routed, 0.0, routed)
+        self.times = self._times(seconds - routed, 0.0, routed)
         return dx

@@ -1,6 +1,7 @@
 """Fused execution of layer runs in training steps: Conv2D -> BatchNorm -> ReLU ->
 MaxPool2D(2) (:class:`engine.conv_bn_relu_pool.ConvBNReLUPool`), a Winograd Conv2D -> ReLU ->
-MaxPool2D(2) (:class:`engine.conv_relu_pool.ConvReLUPool`) and ReLU -> MaxPool2D
+MaxPool2D(2), with a ReLU before it too (:class:`engine.conv_relu_pool.ConvReLUPool`), and
+ReLU -> MaxPool2D
 (:class:`engine.relu_max_pool.ReLUMaxPool`).
 
 ``Sequential`` finds such runs when it is built and, in training mode, executes each through
@@ -42,34 +43,37 @@ def _is_pool2(layer) -> bool:
 
 def find_runs(layers: list) -> dict[int, Run]:
     """Fusable runs by index of their first layer: Conv2D, BatchNorm, ReLU, MaxPool2D(2, 2)
-    (:class:`ConvBNReLUPool`); a Winograd Conv2D, ReLU, MaxPool2D(2, 2)
-    (:class:`ConvReLUPool`); else ReLU, MaxPool2D (:class:`ReLUMaxPool`)."""
+    (:class:`ConvBNReLUPool`); a Winograd Conv2D, ReLU, MaxPool2D(2, 2), with the ReLU before
+    the conv when there is one (:class:`ConvReLUPool`); else ReLU, MaxPool2D
+    (:class:`ReLUMaxPool`)."""
     runs: dict[int, Run] = {}
     i = 0
     while i + 2 <= len(layers):
-        conv, bn, relu, pool = [*layers[i : i + 4], None, None][:4]
-        after_conv = layers[i + 1 : i + 3]
+        first, second, third, fourth = [*layers[i : i + 4], None, None][:4]
         if (
-            type(conv) is Conv2D
-            and type(bn) is BatchNorm
-            and type(relu) is ReLU
-            and _is_pool2(pool)
-            and bn.num_features == conv.out_channels
+            type(first) is Conv2D
+            and type(second) is BatchNorm
+            and type(third) is ReLU
+            and _is_pool2(fourth)
+            and second.num_features == first.out_channels
         ):
-            runs[i] = ConvBNReLUPool(conv, bn, relu, pool)
+            runs[i] = ConvBNReLUPool(first, second, third, fourth)
             i += 4
-        elif (
-            type(conv) is Conv2D
-            and conv.uses_winograd()
-            and len(after_conv) == 2
-            and type(after_conv[0]) is ReLU
-            and _is_pool2(after_conv[1])
-        ):
-            runs[i] = ConvReLUPool(conv, *after_conv)
+        elif _winograd_relu_pool(first, second, third):
+            runs[i] = ConvReLUPool(first, second, third)
             i += 3
-        elif type(layers[i]) is ReLU and type(layers[i + 1]) is MaxPool2D:
-            runs[i] = ReLUMaxPool(layers[i], layers[i + 1])
+        elif type(first) is ReLU and _winograd_relu_pool(second, third, fourth):
+            runs[i] = ConvReLUPool(second, third, fourth, relu_in=first)
+            i += 4
+        elif type(first) is ReLU and type(second) is MaxPool2D:
+            runs[i] = ReLUMaxPool(first, second)
             i += 2
         else:
             i += 1
     return runs
+
+
+def _winograd_relu_pool(conv, relu, pool) -> bool:
+    return (
+        type(conv) is Conv2D and conv.uses_winograd() and type(relu) is ReLU and _is_pool2(pool)
+    )

@@ -181,15 +181,17 @@ class Conv2D(Layer):
         fill(0, len(x))
         return xp
 
-    def _padded(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None):
+    def _padded(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None,
+                relu: bool = False):
         """The buffer of :meth:`_pad` with its borders zero, and ``fill(i0, i1)`` copying
         images i0:i1 of x into it: chunk passes fill their own images, on their own thread,
         right before they read them. Returns x itself (and a no-op) when there is no padding.
+        ``relu`` fills max(x, 0) instead (a ReLU before the conv, done in the same pass).
         """
         top, bottom, left, right = self.pads
         n, h, w, c = x.shape
         if shape is None:
-            if not any(self.pads):
+            if not any(self.pads) and not relu:
                 return x, lambda i0, i1: None
             shape = (n, h + top + bottom, w + left + right, c)
         key = ("pad", role)
@@ -200,7 +202,10 @@ class Conv2D(Layer):
         inner = buf[:, top : top + h, left : left + w, :]
 
         def fill(i0: int, i1: int) -> None:
-            inner[i0:i1] = x[i0:i1]
+            if relu:
+                np.maximum(x[i0:i1], 0, out=inner[i0:i1])
+            else:
+                inner[i0:i1] = x[i0:i1]
 
         return buf, fill
 

@@ -31,13 +31,14 @@ def _plan(dtype: np.dtype) -> winograd.Plan:
 
 
 def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
-            blocks_done=None) -> tuple:
+            blocks_done=None, input_relu: bool = False) -> tuple:
     """y = the layer's convolution of x, each thread its own chunks of images; returns the
     state its backward needs. ``role`` ("train" or "eval") keeps their scratch apart.
 
     ``blocks_done(part, c0, c1, Y)``, if given, takes each chunk's output blocks Y
     (m, m, c1 - c0, Ty, Tx, C_out), bias not added, while they are in cache, instead of
     their being put in y (then None; the output is x's size, a multiple of m).
+    ``input_relu`` convolves max(x, 0) (a ReLU before the conv, applied as x is padded).
     """
     W, b = layer.params["W"], layer.params["b"]
     cout = layer.out_channels
@@ -46,7 +47,7 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
     plan = _plan(dtype)
     m, a2 = plan.m, plan.a * plan.a
     ty, tx = plan.tiles(ho, wo)
-    xb, fill = layer._padded(x, role, (n, m * (ty + 1), m * (tx + 1), cin))
+    xb, fill = layer._padded(x, role, (n, m * (ty + 1), m * (tx + 1), cin), input_relu)
     U = plan.filter_transform(W)
     per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
     chunks = layer._chunks(n, per_image, _CHUNK_BYTES)
@@ -76,12 +77,13 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
 
 
 def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarray | None,
-             bias_partials: np.ndarray, grad_blocks=None) -> None:
+             bias_partials: np.ndarray, grad_blocks=None, relu_input=None) -> None:
     """Sets the layer's grads["W"] and, per chunk, bias_partials; fills dx unless None.
 
     ``grad_blocks(part, ci, c0, c1, dYt)``, if given, fills each chunk's output-gradient
     blocks dYt (m, m, c1 - c0, Ty, Tx, C_out) and bias_partials[ci] in place of dout (then
-    None), as ``forward``'s ``blocks_done`` received them.
+    None), as ``forward``'s ``blocks_done`` received them. ``relu_input``, the x of a
+    forward with ``input_relu``, makes dx the gradient with respect to it (zero where x <= 0).
     """
     _, chunks, U, (ho, wo) = state
     cout = layer.out_channels
@@ -118,7 +120,13 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
                                    dtype)
                 plan.scatter_add_tiles(V.reshape(plan.a, plan.a, *tiles, cin), dxb)
                 h, w = dx.shape[1:3]
-                dx[c0:c1] = dxb[:, top : top + h, left : left + w]
+                inner = dxb[:, top : top + h, left : left + w]
+                if relu_input is None:
+                    dx[c0:c1] = inner
+                else:  # the ReLU before the conv: its mask applied in the same pass
+                    positive = layer._buffer(("relu mask", part), inner.shape, np.dtype(bool))
+                    np.greater(relu_input[c0:c1], 0, out=positive)
+                    np.multiply(inner, positive, out=dx[c0:c1])
 
     layer._run_parts(task, len(chunks))
     layer.grads["W"][...] = plan.filter_grad(partials.sum(axis=0))

@@ -291,43 +291,51 @@ VGG_SPEC = [
 @pytest.mark.parametrize("size", [16, 10, 9])  # whole 4x4 blocks; 2x2 only; neither
 @pytest.mark.parametrize("nthreads", [1, 2])
 @pytest.mark.parametrize("input_grad", [True, False])
+@pytest.mark.parametrize("relu_before", [True, False])
 def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, input_grad,
-                                                       monkeypatch):
-    """The Winograd conv's blocks pooled in cache, and the fallback for outputs that do not
-    split into whole blocks (conv, then ReLU -> max-pool)."""
+                                                       relu_before, monkeypatch):
+    """The Winograd conv's blocks pooled in cache, the ReLU before the conv applied as it pads
+    its input, and the fallback for outputs that do not split into whole blocks (conv, then
+    ReLU -> max-pool)."""
     from engine.conv_relu_pool import ConvReLUPool
     from engine.layers import conv_winograd
 
     monkeypatch.setattr(conv_winograd, "_TILE", tile)
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 30000)  # several chunks
+    spec = VGG_SPEC if relu_before else [VGG_SPEC[0], *VGG_SPEC[2:]]
+    conv_index = 2 if relu_before else 1
     rng = np.random.default_rng(size)
     x = rng.standard_normal((7, size, size, 3))
     y = rng.integers(0, 5, 7)
-    models = [_model(VGG_SPEC, (size, size, 3), np.float64) for _ in range(2)]
+    models = [_model(spec, (size, size, 3), np.float64) for _ in range(2)]
     for model in models:  # biases too (they start at zero)
-        model.layers[2].params["b"][:] = np.random.default_rng(1).standard_normal(6)
+        model.layers[conv_index].params["b"][:] = np.random.default_rng(1).standard_normal(6)
     plain, model = models
     threads.set_num_threads(1)
     plain.fusion = False
     expected = _step(plain, x, y, input_grad=input_grad)
     threads.set_num_threads(nthreads)
-    run = model._fused_runs[2]
-    assert isinstance(run, ConvReLUPool) and model.layers[2].uses_winograd()
+    run = model._fused_runs[1]
+    assert isinstance(run, ConvReLUPool) and model.layers[conv_index].uses_winograd()
+    assert run.relu_in is (model.layers[1] if relu_before else None)
+    assert run.size == (4 if relu_before else 3)
     assert run._fits(np.empty((1, size, size, 8))) == (size % tile == 0)
     got = _step(model, x, y, input_grad=input_grad)
-    assert model._fused_runs[2]._cache is None
+    assert model._fused_runs[1]._cache is None
     for e, g in zip(expected[:2], got[:2], strict=True):
         if e is not None:
             _close(e, g, 1e-11)
     _close_grads(expected[2], got[2], 1e-11)
 
 
-def test_centred_difference_gradients_of_the_winograd_conv_relu_pool():
+@pytest.mark.parametrize("relu_before", [False, True])
+def test_centred_difference_gradients_of_the_winograd_conv_relu_pool(relu_before):
     from engine.conv_relu_pool import ConvReLUPool
 
-    spec = [VGG_SPEC[0], *VGG_SPEC[2:]]  # conv (3 -> 8), then Winograd conv, ReLU, pool
+    # conv (3 -> 8), [ReLU,] then Winograd conv, ReLU, pool: one run from index 1.
+    spec = VGG_SPEC if relu_before else [VGG_SPEC[0], *VGG_SPEC[2:]]
     model = _model(spec, (8, 8, 3), np.float64, seed=4)
-    model.layers[1].params["b"][:] = np.linspace(-0.5, 0.5, 6)
+    model.layers[2 if relu_before else 1].params["b"][:] = np.linspace(-0.5, 0.5, 6)
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 8, 8, 3))
     y = rng.integers(0, 5, 2)
