@@ -176,7 +176,7 @@ def forward(run: ConvBNReLUPool, x: np.ndarray) -> np.ndarray:
 
 
 def products(run: ConvBNReLUPool, dout: np.ndarray, out: np.ndarray, chunks, ho: int,
-                     wo: int) -> np.ndarray:
+             wo: int) -> np.ndarray:
     """P = cols.T @ dz (K + 1, C) in float64 after a folded forward, chunk by chunk while
     each chunk is in cache (partials added in chunk order): the pooled gradient dp =
     dout where the pooled output ``out`` is positive (ReLU after the pool), scattered to

@@ -100,8 +100,7 @@ class ConvReLUPool:
         relu_in = self.relu_in is not None
         state = conv_winograd.forward(conv, x, None, "train", pool_blocks, input_relu=relu_in)
         t1 = clock()
-        # x stays for the backward of the ReLU before the conv (its mask).
-        self._cache = ("fused", state, x if relu_in else x.shape, out)
+        self._cache = ("fused", state, x, out)  # x: the mask of the ReLU before the conv
         # The pass's wall time, its pooling share as the threads spent it (ReLU included).
         parts = min(threads.get_num_threads(), len(state[1]))
         pooled = min(pool_seconds[0] / parts, t1 - t0)
@@ -126,7 +125,6 @@ class ConvReLUPool:
             return dx
         _, state, x, out = cache
         relu_input = x if self.relu_in is not None else None
-        x_shape = x.shape if relu_input is not None else x
         dtype = out.dtype
         dout = np.asarray(dout, dtype)
         n, hp, wp, c = out.shape
@@ -159,7 +157,7 @@ class ConvReLUPool:
                         np.subtract(rows[r], won, out=dYt[2 * p + r, 2 * q + 1])
             routing[0] += clock() - start
 
-        dx = np.empty(x_shape, dtype) if conv.needs_input_grad else None
+        dx = np.empty(x.shape, dtype) if conv.needs_input_grad else None
         conv_winograd.backward(conv, state, None, dx, bias_partials, grad_blocks, relu_input)
         np.sum(bias_partials, axis=0, out=conv.grads["b"])
         seconds = clock() - t0
