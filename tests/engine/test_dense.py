@@ -73,3 +73,39 @@ def test_output_shape_and_repr():
     with pytest.raises(ValueError, match="expects 12 input features, gets 11"):
         layer.output_shape((11,))
     assert repr(layer) == "Dense(12, 5, init='he')"
+
+
+
+def test_threaded_blocks_equal_the_single_product_for_any_thread_count(monkeypatch):
+    from engine import threads
+    from engine.layers import dense as dense_module
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 2048)).astype(np.float32)
+    dout = rng.standard_normal((40, 64)).astype(np.float32)
+    layer = Dense(2048, 64, rng=rng)
+    assert layer._parallel(x)  # 40 * 2048 * 64 products: split into blocks
+    count = threads.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            threads.set_num_threads(n)
+            y = layer.forward(x)
+            results.append((y, layer.backward(dout), layer.grads["W"].copy()))
+    finally:
+        threads.set_num_threads(count)
+    for got in results[1:]:  # fixed blocks: the same bits whatever the thread count
+        for a, b in zip(results[0], got, strict=True):
+            assert np.array_equal(a, b)
+    monkeypatch.setattr(dense_module, "_PARALLEL_MIN_MACS", 1 << 60)  # one product each
+    assert not layer._parallel(x)
+    y = layer.forward(x)
+    expected = (y, layer.backward(dout), layer.grads["W"])
+    for a, b in zip(expected, results[0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
+def test_a_few_outputs_stay_on_one_thread():
+    x = np.zeros((64, 8192), np.float32)
+    assert not Dense(8192, 10)._parallel(x)  # a 10-class head: too thin to split
+    assert Dense(8192, 100)._parallel(x)
