@@ -97,8 +97,8 @@ class ConvReLUPool:
             np.maximum(chunk, 0, out=chunk)  # ReLU after the pool
             pool_seconds[0] += clock() - start
 
-        relu_in = self.relu_in is not None
-        state = conv_winograd.forward(conv, x, None, "train", pool_blocks, input_relu=relu_in)
+        state = conv_winograd.forward(conv, x, None, "train", pool_blocks,
+                                      input_relu=self.relu_in is not None)
         t1 = clock()
         self._cache = ("fused", state, x, out)  # x: the mask of the ReLU before the conv
         # The pass's wall time, its pooling share as the threads spent it (ReLU included).

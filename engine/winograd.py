@@ -68,7 +68,6 @@ class Plan:
             raise ValueError(f"Winograd output tile must be one of {sorted(_MATRICES)}, got {m!r}")
         BT, G, AT = (np.array(a, dtype=np.float64) for a in _MATRICES[m])
         self.m, self.a = m, m + 2
-        self.G = G.astype(dtype)
         self.kfilter = np.kron(G, G).astype(dtype)  # (a², 9): U = G g G^T for every (c, f)
         self.kfilter_t = np.ascontiguousarray(self.kfilter.T)
         self.kin = np.kron(BT, BT).astype(dtype)  # (a², a²)

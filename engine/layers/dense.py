@@ -78,7 +78,7 @@ class Dense(Layer):
         out = np.empty((x.shape[0], W.shape[1]), np.result_type(x, W))
 
         def rows(r0: int, r1: int) -> None:
-            np.dot(x[r0:r1], W, out=out[r0:r1])  # a few classes: small output, see engine.threads
+            np.dot(x[r0:r1], W, out=out[r0:r1])  # np.dot, not matmul: see engine.threads
             out[r0:r1] += b
 
         # Two row blocks: every block reads all of W, so more would multiply that traffic.
