@@ -79,15 +79,15 @@ class Plan:
         """Number of m x m output blocks (Ty, Tx) covering an out_h x out_w output."""
         return -(-out_h // self.m), -(-out_w // self.m)
 
-    def filter_transform(self, W: np.ndarray) -> np.ndarray:
-        """W: (3, 3, C_in, C_out) -> U: (a*a, C_in, C_out), one product with kron(G, G)."""
-        W9 = np.ascontiguousarray(W, self.kfilter.dtype).reshape(9, -1)
-        return (self.kfilter @ W9).reshape(self.a * self.a, *W.shape[2:])
+    def filter_transform(self, W9: np.ndarray, U2: np.ndarray) -> None:
+        """U = G g G^T for a block of filters: W9 (9, F) -> U2 (a*a, F), F columns of
+        (C_in, C_out) pairs from W (3, 3, C_in, C_out) seen as (9, C_in * C_out)."""
+        np.matmul(self.kfilter, W9, out=U2)
 
-    def filter_grad(self, dU: np.ndarray) -> np.ndarray:
-        """dU: (a*a, C_in, C_out) -> dW: (3, 3, C_in, C_out) (adjoint of filter_transform)."""
-        dU2 = np.ascontiguousarray(dU).reshape(self.a * self.a, -1)
-        return (self.kfilter_t @ dU2).reshape(3, 3, *dU.shape[1:])
+    def filter_grad(self, dU2: np.ndarray, dW9: np.ndarray) -> None:
+        """dW9 (9, F) = G^T dU G for a block of columns, the adjoint of filter_transform:
+        dU2 (chunks, a*a, F), the per-chunk partials, summed in chunk order first."""
+        np.matmul(self.kfilter_t, np.sum(dU2, axis=0), out=dW9)
 
     def input_transform(self, xb: np.ndarray, D: np.ndarray, V: np.ndarray) -> None:
         """V = B^T d B for every tile of the tile buffer.
