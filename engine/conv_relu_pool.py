@@ -83,15 +83,17 @@ class ConvReLUPool:
 
         def pool_blocks(part: int, c0: int, c1: int, Y: np.ndarray) -> None:
             start = clock()
-            rows = conv._buffer(("pool rows", part), (2, c1 - c0, ty, tx, c), W.dtype)
-            for p in range(half):
-                for q in range(half):
-                    for r in (0, 1):  # columns first, then rows: row-major first maximum
-                        left, right = Y[2 * p + r, 2 * q], Y[2 * p + r, 2 * q + 1]
-                        np.maximum(left, right, out=rows[r])
-                        np.greater_equal(left, right, out=left_wins[p, q, r, c0:c1])
-                    np.greater_equal(rows[0], rows[1], out=top_wins[p, q, c0:c1])
-                    np.maximum(rows[0], rows[1], out=out6[c0:c1, :, p, :, q])
+            # Y[2p + r, 2q + s] is row r, column s of window (p, q): all windows in each
+            # pass (few large NumPy calls: small ones on two threads lose to the GIL).
+            windows = Y.reshape(half, 2, half, 2, c1 - c0, ty, tx, c)
+            rows = conv._buffer(("pool rows", part), (2, half, half, c1 - c0, ty, tx, c),
+                                W.dtype)
+            for r in (0, 1):  # columns first, then rows: row-major first maximum
+                left, right = windows[:, r, :, 0], windows[:, r, :, 1]
+                np.maximum(left, right, out=rows[r])
+                np.greater_equal(left, right, out=left_wins[:, :, r, c0:c1])
+            np.greater_equal(rows[0], rows[1], out=top_wins[:, :, c0:c1])
+            np.maximum(rows[0], rows[1], out=out6[c0:c1].transpose(2, 4, 0, 1, 3, 5))
             chunk = out[c0:c1]
             chunk += b
             np.maximum(chunk, 0, out=chunk)  # ReLU after the pool
@@ -144,17 +146,16 @@ class ConvReLUPool:
             np.greater(out[c0:c1], 0, out=dp)  # ReLU after the pool
             dp *= dout[c0:c1]
             column_sums(dp.reshape(-1, c), bias_partials[ci])
-            dp6 = dp.reshape(c1 - c0, ty, half, tx, half, c)
-            rows = conv._buffer(("pool rows", part), (2, c1 - c0, ty, tx, c), dtype)
-            for p in range(half):
-                for q in range(half):
-                    d = dp6[:, :, p, :, q]
-                    np.multiply(d, top_wins[p, q, c0:c1], out=rows[0])
-                    np.subtract(d, rows[0], out=rows[1])
-                    for r in (0, 1):
-                        won = dYt[2 * p + r, 2 * q]
-                        np.multiply(rows[r], left_wins[p, q, r, c0:c1], out=won)
-                        np.subtract(rows[r], won, out=dYt[2 * p + r, 2 * q + 1])
+            # (p, q, image, Ty, Tx, C) views, all windows per call as in the forward pass.
+            dp_windows = dp.reshape(c1 - c0, ty, half, tx, half, c).transpose(2, 4, 0, 1, 3, 5)
+            blocks = dYt.reshape(half, 2, half, 2, c1 - c0, ty, tx, c)
+            rows = conv._buffer(("pool rows", part), (2, half, half, c1 - c0, ty, tx, c), dtype)
+            np.multiply(dp_windows, top_wins[:, :, c0:c1], out=rows[0])
+            np.subtract(dp_windows, rows[0], out=rows[1])
+            for r in (0, 1):
+                won = blocks[:, r, :, 0]
+                np.multiply(rows[r], left_wins[:, :, r, c0:c1], out=won)
+                np.subtract(rows[r], won, out=blocks[:, r, :, 1])
             routing[0] += clock() - start
 
         dx = np.empty(x.shape, dtype) if conv.needs_input_grad else None
