@@ -75,14 +75,18 @@ class Dense(Layer):
         W, b = self.params["W"], self.params["b"]
         if not self._parallel(x):
             return x @ W + b
-        out = np.empty((x.shape[0], W.shape[1]), np.result_type(x, W))
+        # Fixed blocks of in_features, their partial products added in block order: each
+        # block reads only its rows of W (split by batch rows, every block read all of W).
+        blocks = _blocks(W.shape[0])
+        partials = np.empty((len(blocks), x.shape[0], W.shape[1]), np.result_type(x, W))
 
-        def rows(r0: int, r1: int) -> None:
-            np.dot(x[r0:r1], W, out=out[r0:r1])  # np.dot, not matmul: see engine.threads
-            out[r0:r1] += b
+        def features(part: int, i: int) -> None:
+            f0, f1 = blocks[i]
+            np.matmul(x[:, f0:f1], W[f0:f1], out=partials[i])
 
-        # Two row blocks: every block reads all of W, so more would multiply that traffic.
-        _on_threads(rows, threads.split_range(x.shape[0], 2))
+        threads.parallel_chunks(features, len(blocks))
+        out = np.sum(partials, axis=0)
+        out += b
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
