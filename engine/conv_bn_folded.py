@@ -119,7 +119,8 @@ def forward(run: ConvBNReLUPool, x: np.ndarray) -> np.ndarray:
     pooled = np.empty((n, hp, wp, c), dtype)
     left_q = run._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
     top_wins = run._buf(("top",), (n, hp, wp, c), np.dtype(bool))
-    pool_share = [0.0, 0.0]  # seconds pooling, seconds in all, summed over the threads
+    # Seconds pooling and seconds in all, per thread (each adds to its own: no lost updates).
+    pool_share = np.zeros((threads.get_num_threads(), 2))
 
     def chunk_pass(part: int, c_first: int, c_last: int) -> None:
         start = clock()
@@ -139,12 +140,13 @@ def forward(run: ConvBNReLUPool, x: np.ndarray) -> np.ndarray:
                 np.greater_equal(z[a, 0], z[a, 1], out=left_q[a, c0:c1])
             np.greater_equal(row_max[0], row_max[1], out=top_wins[c0:c1])
             np.maximum(row_max[0], row_max[1], out=pooled[c0:c1])
-            pool_share[0] += clock() - t_pool
-        pool_share[1] += clock() - start
+            pool_share[part, 0] += clock() - t_pool
+        pool_share[part, 1] += clock() - start
 
     conv._run_parts(chunk_pass, len(chunks))
     t1 = clock()
-    t_pool = (t1 - t0) * pool_share[0] / max(pool_share[1], 1e-12)
+    pooling, in_all = pool_share.sum(axis=0)
+    t_pool = (t1 - t0) * pooling / max(in_all, 1e-12)
     gram = np.sum(grams, axis=0, dtype=np.float64)
     m = n * rows
     Wb = run._weights64(shift)

@@ -79,7 +79,7 @@ class ConvReLUPool:
         # Per window (p, q) of a block: which column won in each of its rows, which row won.
         left_wins = conv._buffer(("left wins",), (half, half, 2, n, ty, tx, c), np.dtype(bool))
         top_wins = conv._buffer(("top wins",), (half, half, n, ty, tx, c), np.dtype(bool))
-        pool_seconds = [0.0]  # pooling, summed over the threads
+        pool_seconds = [0.0] * threads.get_num_threads()  # pooling, per thread
 
         def pool_blocks(part: int, c0: int, c1: int, Y: np.ndarray) -> None:
             start = clock()
@@ -97,7 +97,7 @@ class ConvReLUPool:
             chunk = out[c0:c1]
             chunk += b
             np.maximum(chunk, 0, out=chunk)  # ReLU after the pool
-            pool_seconds[0] += clock() - start
+            pool_seconds[part] += clock() - start
 
         state = conv_winograd.forward(conv, x, None, "train", pool_blocks,
                                       input_relu=self.relu_in is not None)
@@ -105,7 +105,7 @@ class ConvReLUPool:
         self._cache = ("fused", state, x, out)  # x: the mask of the ReLU before the conv
         # The pass's wall time, its pooling share as the threads spent it (ReLU included).
         parts = min(threads.get_num_threads(), len(state[1]))
-        pooled = min(pool_seconds[0] / parts, t1 - t0)
+        pooled = min(sum(pool_seconds) / parts, t1 - t0)
         self.times = self._times(t1 - t0 - pooled, 0.0, pooled)
         return out
 
@@ -138,7 +138,7 @@ class ConvReLUPool:
         chunks = state[1]
         bias_partials = conv._buffer(("db",), (len(chunks), c), dtype)
 
-        routing = [0.0]  # seconds routing the gradient to the winners, summed over the threads
+        routing = [0.0] * threads.get_num_threads()  # seconds routing to the winners, per thread
 
         def grad_blocks(part: int, ci: int, c0: int, c1: int, dYt: np.ndarray) -> None:
             start = clock()
@@ -156,12 +156,12 @@ class ConvReLUPool:
                 won = blocks[:, r, :, 0]
                 np.multiply(rows[r], left_wins[:, :, r, c0:c1], out=won)
                 np.subtract(rows[r], won, out=blocks[:, r, :, 1])
-            routing[0] += clock() - start
+            routing[part] += clock() - start
 
         dx = np.empty(x.shape, dtype) if conv.needs_input_grad else None
         conv_winograd.backward(conv, state, None, dx, bias_partials, grad_blocks, relu_input)
         np.sum(bias_partials, axis=0, out=conv.grads["b"])
         seconds = clock() - t0
-        routed = min(routing[0] / min(threads.get_num_threads(), len(chunks)), seconds)
+        routed = min(sum(routing) / min(threads.get_num_threads(), len(chunks)), seconds)
         self.times = self._times(seconds - routed, 0.0, routed)
         return dx
