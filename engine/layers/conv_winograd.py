@@ -26,8 +26,10 @@ _TILE = 4
 _CHUNK_BYTES = 8 << 20
 # (C_in, C_out) filter pairs per block of the filter transform and its gradient: the blocks
 # of a large layer run on the engine's threads (on one, vgg-cifar's 64 -> 128 conv spent
-# ~1 ms per step there with the other thread idle).
-_FILTER_BLOCK = 1024
+# ~1 ms per step there with the other thread idle). Smaller layers stay on one thread: the
+# hand-off would cost more (digits-bn's 32 -> 64 conv in 2 blocks: inference of one image
+# 0.9 -> 1.4 ms).
+_FILTER_BLOCK = 4096
 
 
 def _plan(dtype: np.dtype) -> winograd.Plan:
