@@ -65,6 +65,7 @@ def test_identical_for_any_thread_count(mode, algorithm, padding, restore_thread
     # Small chunks, so that a batch of 7 is cut into several and shared unevenly.
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2000)
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 20000)
+    monkeypatch.setattr(conv_winograd, "_FILTER_BLOCK", 64)  # filter transforms in 5 blocks
     rng = np.random.default_rng(3)
     # 40 filters and 8 * 9 = 72 column rows: several filter groups in the "filters" mode too.
     x = rng.standard_normal((7, 6, 6, 8)).astype(np.float32)
@@ -172,6 +173,7 @@ def test_init_validation(kwargs, message):
 def test_winograd_matches_reference_and_im2col(tile, shape, padding, monkeypatch):
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 4000)  # several chunks
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 20000)
+    monkeypatch.setattr(conv_winograd, "_FILTER_BLOCK", 4)  # uneven blocks of filter pairs
     monkeypatch.setattr(conv_winograd, "_TILE", tile)
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
