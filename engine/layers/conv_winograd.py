@@ -24,30 +24,35 @@ _TILE = 4
 # Winograd prefers larger chunks than im2col: bigger products, fewer per-chunk
 # weight-gradient partials.
 _CHUNK_BYTES = 8 << 20
-# (C_in, C_out) filter pairs per block of the filter transform and its gradient: the blocks
-# of a large layer run on the engine's threads (on one, vgg-cifar's 64 -> 128 conv spent
-# ~1 ms per step there with the other thread idle). Smaller layers stay on one thread: the
-# hand-off would cost more (digits-bn's 32 -> 64 conv in 2 blocks: inference of one image
-# 0.9 -> 1.4 ms).
-_FILTER_BLOCK = 4096
+# (C_in, C_out) filter pairs per block of the filter transform and its gradient. When the
+# batch is shared among the threads, so are the blocks (on one thread, vgg-cifar's 32 -> 64
+# and 64 -> 128 convs spent ~1.5 ms per step there with the other idle); a batch of one
+# chunk (a single image to predict) keeps them on its thread: the hand-off would cost more
+# (digits-bn, one image: 0.9 -> 1.4 ms).
+_FILTER_BLOCK = 1024
 
 
 def _plan(dtype: np.dtype) -> winograd.Plan:
     return winograd.plan(_TILE, np.dtype(dtype).name)
 
 
-def _by_filter_blocks(task, pairs: int) -> None:
-    """Run task(f0, f1) over fixed blocks of range(pairs) on the engine's threads."""
+def _by_filter_blocks(task, pairs: int, threaded: bool) -> None:
+    """Run task(f0, f1) over fixed blocks of range(pairs), on the engine's threads if
+    ``threaded`` (the same blocks either way, so the same results)."""
     blocks = threads.split_range(pairs, -(-pairs // _FILTER_BLOCK))
-    threads.parallel_chunks(lambda part, i: task(*blocks[i]), len(blocks))
+    if threaded:
+        threads.parallel_chunks(lambda part, i: task(*blocks[i]), len(blocks))
+    else:
+        for f0, f1 in blocks:
+            task(f0, f1)
 
 
-def _filter_transform(plan: winograd.Plan, W: np.ndarray) -> np.ndarray:
+def _filter_transform(plan: winograd.Plan, W: np.ndarray, threaded: bool) -> np.ndarray:
     """U (a*a, C_in, C_out) of the filters W (3, 3, C_in, C_out)."""
     W9 = np.ascontiguousarray(W).reshape(9, -1)
     U2 = np.empty((plan.a * plan.a, W9.shape[1]), W.dtype)
     _by_filter_blocks(lambda f0, f1: plan.filter_transform(W9[:, f0:f1], U2[:, f0:f1]),
-                      W9.shape[1])
+                      W9.shape[1], threaded)
     return U2.reshape(-1, *W.shape[2:])
 
 
@@ -69,9 +74,9 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
     m, a2 = plan.m, plan.a * plan.a
     ty, tx = plan.tiles(ho, wo)
     xb, fill = layer._padded(x, role, (n, m * (ty + 1), m * (tx + 1), cin), input_relu)
-    U = _filter_transform(plan, W)
     per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
     chunks = layer._chunks(n, per_image, _CHUNK_BYTES)
+    U = _filter_transform(plan, W, threaded=len(chunks) > 1)
 
     def task(part: int, c_first: int, c_last: int) -> None:
         for ci in range(c_first, c_last):
@@ -153,4 +158,4 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
     dU2 = partials.reshape(len(chunks), a2, -1)
     dW9 = layer.grads["W"].reshape(9, -1)
     _by_filter_blocks(lambda f0, f1: plan.filter_grad(dU2[:, :, f0:f1], dW9[:, f0:f1]),
-                      dW9.shape[1])
+                      dW9.shape[1], threaded=len(chunks) > 1)
