@@ -26,10 +26,10 @@ _TILE = 4
 _CHUNK_BYTES = 8 << 20
 # (C_in, C_out) filter pairs per block of the filter transform and its gradient. When the
 # batch is shared among the threads, so are the blocks of a large layer (on one thread,
-# vgg-cifar's 64 -> 128 conv spent ~1.3 ms per step there with the other idle). A smaller
-# layer's work is worth less than the hand-off (~0.15-0.2 ms for the other thread to start
-# here): vgg-cifar's 32 -> 64 conv in 2 blocks took 0.43 ms of wall time for 0.18 ms of work;
-# so did a batch of one chunk (digits-bn inference of one image: 0.9 -> 1.4 ms).
+# vgg-cifar's 64 -> 128 conv spent ~1.3 ms per step there with the other idle). Less work
+# than that does not pay for the hand-off (~0.15-0.2 ms for the other thread to start here):
+# vgg-cifar's 32 -> 64 conv in 2 blocks took 0.43 ms of wall time for 0.18 ms of work, and
+# threaded blocks made digits-bn's inference of one image (one chunk) 0.9 -> 1.4 ms.
 _FILTER_BLOCK = 2048
 
 
