@@ -13,6 +13,7 @@ with no dx wanted and the Gram matrix at hand, the conv's weight gradient straig
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -72,7 +73,7 @@ class ConvBNReLUPool:
         return ho % 2 == 0 and wo % 2 == 0
 
     def _buf(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        size = int(np.prod(shape))
+        size = math.prod(shape)  # not np.prod: ~5 us on a tuple, called per chunk
         buf = self._scratch.get(key)
         if buf is None or buf.dtype != dtype or buf.size < size:
             buf = self._scratch[key] = np.empty(size, dtype)
