@@ -259,6 +259,28 @@ def test_each_statistics_path_equals_layer_by_layer(path, input_grad, monkeypatc
         _close(expected[3][name], got[3][name], 1e-10)
 
 
+@pytest.mark.parametrize("path", ["folded", "chunk hook"])
+def test_ties_in_a_pool_window_go_to_the_first_maximum(path, monkeypatch):
+    """A flat patch of input makes the conv's outputs tie exactly inside pool windows: the
+    fused run sends each window's gradient to its first maximum in row-major order, as
+    MaxPool2D does (the layer-by-layer path)."""
+    from engine.layers import conv as conv_module
+
+    if path == "chunk hook":
+        monkeypatch.setattr(conv_module, "_KEEP_COLS_BYTES", 0)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 8, 8, 3))
+    x[:, 1:7, 1:7] = 0.7  # conv outputs at rows and columns 2..5 equal, per channel
+    y = rng.integers(0, 5, 4)
+    models = [_model(SPEC, (8, 8, 3), np.float64) for _ in range(2)]
+    models[0].fusion = False
+    expected, got = (_step(model, x, y, steps=1) for model in models)
+    conv_out = models[0].layers[0].forward(x, training=False)
+    assert np.all(conv_out[:, 2, 2] == conv_out[:, 3, 3])  # the ties are exact
+    _close(expected[1], got[1], 1e-10)
+    _close_grads(expected[2], got[2], 1e-10)
+
+
 @pytest.mark.parametrize("offset", [0.0, 50.0])
 def test_float32_accuracy_with_input_far_from_zero_mean(offset):
     """The Gram matrix is taken of mean-shifted columns: float32 results stay as close to
