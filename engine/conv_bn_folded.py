@@ -8,12 +8,13 @@ G = cols.T @ cols (partials added in a fixed order in float64), the conv's produ
 filters' signs adjusted to gamma's, and the 2x2 max-pool (which column, which row won).
 BatchNorm's batch mean and variance follow from G and [W; b], so they are those of the whole
 batch whatever the thread count; BatchNorm's per-channel map and ReLU then run on the pooled
-values only (max-pool commutes with both). The conv's output is never written.
+values only (max-pool commutes with both), which also marks, per window, the member that
+gets the gradient. The conv's output is never written.
 
-Backward without dx (a first layer): one pass per chunk scatters the pooled gradient to the
-window winners (dz) and takes P = cols.T @ dz; the conv's weight gradient follows from P and
-G, BatchNorm's from P. With dx, :func:`recompute_y` gives the conv's output again from the
-kept columns and the run's general backward takes over.
+Backward without dx (a first layer): one pass per chunk puts the pooled gradient on the
+marked members (dz, one product) and takes P = cols.T @ dz; the conv's weight gradient
+follows from P and G, BatchNorm's from P. With dx, :func:`recompute_y` gives the conv's
+output again from the kept columns and the run's general backward takes over.
 """
 
 from __future__ import annotations
@@ -161,11 +162,21 @@ def forward(run: ConvBNReLUPool, x: np.ndarray) -> np.ndarray:
     run.bn.update_running(mean, var, m)
     t2 = clock()
 
+    # Which member of each window gets the gradient, [row a, column b, image, ...]: the
+    # one that won, if the ReLU let the window through (the backward's routing in one call).
+    winners = run._buf(("winners",), (2, 2, n, hp, wp, c), np.dtype(bool))
+
     def epilogue(i0: int, i1: int) -> None:
         part = pooled[i0:i1]
         part *= scale
         part += offset
         np.maximum(part, 0, out=part)  # ReLU after the pool
+        rows = run._buf(("won rows", i0), (2, i1 - i0, hp, wp, c), np.dtype(bool))
+        np.greater(part, 0, out=rows[1])
+        np.logical_and(top_wins[i0:i1], rows[1], out=rows[0])  # row 0 won, passed ReLU
+        np.greater(rows[1], rows[0], out=rows[1])  # row 1 won, passed ReLU
+        np.logical_and(rows, left_q[:, i0:i1], out=winners[:, 0, i0:i1])
+        np.greater(rows, left_q[:, i0:i1], out=winners[:, 1, i0:i1])
 
     threads.parallel_map(epilogue, threads.split_range(n, threads.get_num_threads()))
     conv._cache = None  # a backward with dx sets it up (see backward)
@@ -180,33 +191,23 @@ def forward(run: ConvBNReLUPool, x: np.ndarray) -> np.ndarray:
 def products(run: ConvBNReLUPool, dout: np.ndarray, out: np.ndarray, chunks, ho: int,
              wo: int) -> np.ndarray:
     """P = cols.T @ dz (K + 1, C) in float64 after a folded forward, chunk by chunk while
-    each chunk is in cache (partials added in chunk order): the pooled gradient dp =
-    dout where the pooled output ``out`` is positive (ReLU after the pool), scattered to
-    the window winners (dz) in window-position order. The columns' last column is ones,
-    so P[-1] is the sum of dz, which is BatchNorm's dbeta."""
+    each chunk is in cache (partials added in chunk order): dz is the pooled gradient dout
+    put on the members of each window the forward marked (the winner, where the pooled
+    output ``out`` is positive), in window-position order. The columns' last column is
+    ones, so P[-1] is the sum of dz, which is BatchNorm's dbeta."""
     conv = run.conv
     n, hp, wp, c = out.shape
     dtype = out.dtype
     k1 = conv.params["W"].size // c + 1
     rows = ho * wo
-    left_q = run._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
-    top_wins = run._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+    winners = run._buf(("winners",), (2, 2, n, hp, wp, c), np.dtype(bool))
     partials = run._buf(("P",), (len(chunks), k1, c), dtype)
 
     def task(part: int, c_first: int, c_last: int) -> None:
         for ci in range(c_first, c_last):
             c0, c1 = chunks[ci]
             dz = run._buf(("z", part), (2, 2, c1 - c0, hp, wp, c), dtype)
-            r = run._buf(("row", part), (2, c1 - c0, hp, wp, c), dtype)
-            positive = run._buf(("positive", part), (c1 - c0, hp, wp, c), np.dtype(bool))
-            np.greater(out[c0:c1], 0, out=positive)
-            dp = run._buf(("dp", part), (c1 - c0, hp, wp, c), dtype)
-            np.multiply(dout[c0:c1], positive, out=dp)
-            np.multiply(dp, top_wins[c0:c1], out=r[0])
-            np.subtract(dp, r[0], out=r[1])
-            for a in (0, 1):
-                np.multiply(r[a], left_q[a, c0:c1], out=dz[a, 0])
-                np.subtract(r[a], dz[a, 0], out=dz[a, 1])
+            np.multiply(dout[c0:c1], winners[:, :, c0:c1], out=dz)
             cols = conv._buffer(("cols kept", ci), ((c1 - c0) * rows, k1), dtype)
             np.dot(cols.T, dz.reshape(-1, c), out=partials[ci])
 
