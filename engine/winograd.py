@@ -85,9 +85,8 @@ class Plan:
         np.matmul(self.kfilter, W9, out=U2)
 
     def filter_grad(self, dU2: np.ndarray, dW9: np.ndarray) -> None:
-        """dW9 (9, F) = G^T dU G for a block of columns, the adjoint of filter_transform:
-        dU2 (chunks, a*a, F), the per-chunk partials, summed in chunk order first."""
-        np.matmul(self.kfilter_t, np.sum(dU2, axis=0), out=dW9)
+        """dW9 (9, F) = G^T dU G, the adjoint of filter_transform: dU2 (a*a, F)."""
+        np.matmul(self.kfilter_t, dU2, out=dW9)
 
     def input_transform(self, xb: np.ndarray, D: np.ndarray, V: np.ndarray) -> None:
         """V = B^T d B for every tile of the tile buffer.

@@ -24,9 +24,9 @@ _TILE = 4
 # Winograd prefers larger chunks than im2col: bigger products, fewer per-chunk
 # weight-gradient partials.
 _CHUNK_BYTES = 8 << 20
-# (C_in, C_out) filter pairs per block of the filter transform and its gradient. When the
-# batch is shared among the threads, so are the blocks of a large layer (on one thread,
-# vgg-cifar's 64 -> 128 conv spent ~1.3 ms per step there with the other idle). Less work
+# (C_in, C_out) filter pairs per block of the filter transform. When the batch is shared
+# among the threads, so are the blocks of a large layer (on one thread, vgg-cifar's
+# 64 -> 128 conv spent ~1.3 ms per step there with the other idle). Less work
 # than that does not pay for the hand-off (~0.15-0.2 ms for the other thread to start here):
 # vgg-cifar's 32 -> 64 conv in 2 blocks took 0.43 ms of wall time for 0.18 ms of work, and
 # threaded blocks made digits-bn's inference of one image (one chunk) 0.9 -> 1.4 ms.
@@ -120,7 +120,10 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
     ty, tx = plan.tiles(ho, wo)
     top, _, left, _ = layer.pads
     UT = U.transpose(0, 2, 1)  # a view: BLAS takes it transposed as fast as a copy
-    partials = layer._buffer(("dU",), (len(chunks), a2, cin, cout), dtype)
+    # Per chunk, the weight gradient's share (9, C_in * C_out): each chunk takes the filter
+    # transform's adjoint of its dU while that is in cache, so only these a*a / 9 times
+    # smaller partials are left to add up after the pass.
+    partials = layer._buffer(("dW",), (len(chunks), 9, cin * cout), dtype)
     overhang = (ho, wo) != (m * ty, m * tx)
 
     def task(part: int, c_first: int, c_last: int) -> None:
@@ -138,7 +141,9 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
                 column_sums(dout[c0:c1].reshape(-1, cout), bias_partials[ci])
             Q = layer._buffer(("Q", part), (a2, math.prod(tiles), cout), dtype)
             plan.grad_output_transform(dYt, Q)
-            np.matmul(V.transpose(0, 2, 1), Q, out=partials[ci])
+            dU = layer._buffer(("dU", part), (a2, cin, cout), dtype)
+            np.matmul(V.transpose(0, 2, 1), Q, out=dU)
+            plan.filter_grad(dU.reshape(a2, -1), partials[ci])
             if dx is not None:
                 dV = layer._buffer(("D", "train", part), V.shape, dtype)
                 np.matmul(Q, UT, out=dV)
@@ -156,7 +161,4 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
                     np.multiply(inner, positive, out=dx[c0:c1])
 
     layer._run_parts(task, len(chunks))
-    dU2 = partials.reshape(len(chunks), a2, -1)
-    dW9 = layer.grads["W"].reshape(9, -1)
-    _by_filter_blocks(lambda f0, f1: plan.filter_grad(dU2[:, :, f0:f1], dW9[:, f0:f1]),
-                      dW9.shape[1], threaded=len(chunks) > 1)
+    np.sum(partials, axis=0, out=layer.grads["W"].reshape(9, -1))  # in chunk order
