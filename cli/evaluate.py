@@ -79,8 +79,8 @@ def save_confusion_png(cm: list[list[int]], class_names: list[str], path: str | 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from engine import data
     from engine.metrics import format_report
-    from engine.run import evaluate_model
     from engine.serialize import load_model
+    from engine.training.run import evaluate_model
 
     out = out or sys.stdout
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.callbacks import Callback
-from engine.training_config import OPTIMIZERS, SCHEDULES, TrainingConfig, config_for
+from engine.training.callbacks import Callback
+from engine.training.config import OPTIMIZERS, SCHEDULES, TrainingConfig, config_for
 
 DEFAULT_CHECKPOINT_ROOT = Path("checkpoints")
 
@@ -211,10 +211,10 @@ def _quote(text: str) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from engine.checkpoint import load_checkpoint
-    from engine.run import train_model
     from engine.serialize import save_model
-    from engine.train import TrainingControl
+    from engine.training.checkpoint import load_checkpoint
+    from engine.training.run import train_model
+    from engine.training.trainer import TrainingControl
 
     out = out or sys.stdout
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import fused
+from engine.fast import fused
 from engine.layers.activations import softmax
 from engine.layers.base import Layer
 
@@ -51,9 +51,9 @@ class Sequential:
         self.output_shapes = [tuple(s) for s in output_shapes]
         self.timings: dict[str, dict[str, float]] = {}
         self.reset_timings()
-        # Conv/BN/ReLU/max-pool runs executed fused in training (engine.fused); False turns
+        # Conv/BN/ReLU/max-pool runs executed fused in training (engine.fast.fused); False turns
         # it off for this model. Each layer of a run is timed with the fused phase that does
-        # its work (see the runs' ``times`` in engine.fused).
+        # its work (see the runs' ``times`` in engine.fast.fused).
         self.fusion = True
         self._fused_runs = fused.find_runs(self.layers)
         self._fused_done: list[int] = []

@@ -15,7 +15,7 @@ Two ways of splitting a convolution are offered (:func:`set_parallel_mode`):
     the output filters are split into batches, one per thread, over shared im2col columns
     (im2col layers only; Winograd layers always split by batch).
 
-Measured with ``python -m engine.bench --mode both --conv-algorithm im2col`` (2 threads,
+Measured with ``python -m engine.fast.bench --mode both --conv-algorithm im2col`` (2 threads,
 OPENBLAS_CORETYPE=Haswell, batch 64 training steps, on a shared 2-core machine):
 seed-cifar-1epoch 3,227 img/s by batch against 1,582 by filters, vgg-cifar 351 against 205.
 Filter batches make every thread read all the columns and leave the col2im to one thread;

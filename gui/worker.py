@@ -1,4 +1,4 @@
-"""Training on a QThread: a worker object that runs ``engine.run.train_model`` and reports
+"""Training on a QThread: a worker object that runs ``engine.training.run.train_model`` and reports
 through typed signals. It never touches a widget or matplotlib; the GUI thread does.
 
 Usage (what the Train page does)::
@@ -29,8 +29,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
-from engine.callbacks import Callback
-from engine.train import TrainingControl
+from engine.training.callbacks import Callback
+from engine.training.trainer import TrainingControl
 from gui.qt_compat import emit
 from gui.tasks import error_text
 
@@ -149,7 +149,7 @@ class TrainingWorker(QObject):
     # --- runs in the worker thread -----------------------------------------------------------
     @Slot()
     def run(self) -> None:
-        from engine.run import train_model
+        from engine.training.run import train_model
 
         # The objects alive now (the app's, the dataset's) are left out of garbage collection
         # while training: a full collection walks every one of them, holding the GIL, and

@@ -11,7 +11,7 @@ Wm (kh*kw*C_in, C_out):
     db   = sum of dy over (N, Ho, Wo)
 
 Winograd F(4x4, 3x3) (3x3, stride 1, at least ``_WINOGRAD_MIN_CHANNELS`` input channels):
-4x fewer multiplications, in ``engine.layers.conv_winograd`` (the math: ``engine.winograd``).
+4x fewer multiplications, in ``engine.fast.conv_winograd`` (the math: ``engine.fast.winograd``).
 
 Work is split across the engine's thread pool (``engine.threads``), either by batch (each
 thread its own chunks of images; the default, measured faster) or, for im2col, by batches of
@@ -29,9 +29,9 @@ import math
 import numpy as np
 
 from engine import threads
-from engine.im2col import col2im_slabs, column_sums, im2col, output_size, same_padding
-from engine.layers import conv_winograd
+from engine.fast import conv_winograd
 from engine.layers.base import Layer
+from engine.layers.im2col import col2im_slabs, column_sums, im2col, output_size, same_padding
 
 # Columns of one chunk of images should stay in the per-core L2 cache between their
 # im2col copy and the matrix product that reads them.
@@ -40,7 +40,7 @@ _CHUNK_BYTES = 2 << 20
 # on the thread count).
 _FILTER_GROUP = 16
 # Winograd pays off once its per-tile products are big enough; below this many input
-# channels im2col is faster (3-channel first layers; measured with python -m engine.bench).
+# channels im2col is faster (3-channel first layers; measured with python -m engine.fast.bench).
 _WINOGRAD_MIN_CHANNELS = 8
 # im2col columns up to this size are kept from forward to backward rather than rebuilt.
 _KEEP_COLS_BYTES = 16 << 20
@@ -130,7 +130,7 @@ class Conv2D(Layer):
         # False skips computing dx (set for a network's first layer; backward returns None).
         self.needs_input_grad = True
         # Called as chunk_hook(part, chunk_index, cols, y_rows) after each chunk's product in the
-        # im2col "batch" path, while both are in cache (engine.fused takes BatchNorm
+        # im2col "batch" path, while both are in cache (engine.fast.fused takes BatchNorm
         # statistics there); cols (rows, K + 1) end with the column of ones.
         self.chunk_hook = None
         self._cache: tuple | None = None

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.checkpoint import checkpoint_path, load_checkpoint
+from engine.training.checkpoint import checkpoint_path, load_checkpoint
 from gui.messages import show_error
 from gui.qt_compat import emit
 from gui.session import Session

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine.data.preprocess import digit_to_mnist
-from engine.run import evaluate_model
 from engine.serialize import load_model
+from engine.training.run import evaluate_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # model file -> the test accuracy its README entry claims, at least

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from cli import run_cli
-from engine.run import TrainingConfig, train_model
 from engine.serialize import save_model
+from engine.training.run import TrainingConfig, train_model
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
 
 

@@ -11,8 +11,8 @@ from PIL import Image
 from cli import run_cli
 from engine.data.images import read_image
 from engine.data.preprocess import image_to_input
-from engine.run import TrainingConfig, train_model
 from engine.serialize import save_model
+from engine.training.run import TrainingConfig, train_model
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
 
 NUMTADB_HEADER = ["filename", "original filename", "scanid", "digit", "database name original",

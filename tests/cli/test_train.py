@@ -11,7 +11,7 @@ import pytest
 from cli import build_parser, run_cli
 from cli import train as train_cli
 from engine.serialize import load_model
-from engine.training_config import recommended_config
+from engine.training.config import recommended_config
 
 
 def train_args(arch, tmp_path, out="model.pkl", *extra):

@@ -1,7 +1,7 @@
 """Loop-based convolution and pooling: slow, obvious oracles used only by the tests.
 
 Everything here is written window by window with plain Python loops, independent of
-``engine.im2col`` and the layers' vectorised paths, so that agreement means something.
+``engine.layers.im2col`` and the layers' vectorised paths, so that agreement means something.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine import threads
+from engine.fast import conv_winograd
 from engine.layers import conv as conv_module
-from engine.layers import conv_winograd
 from engine.layers.conv import Conv2D
 from tests.engine.reference import check_layer_gradients, conv2d_backward, conv2d_forward
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.im2col import col2im, col2im_slabs, im2col, output_size, same_padding
+from engine.layers.im2col import col2im, col2im_slabs, im2col, output_size, same_padding
 
 
 def _im2col_loops(xp, kh, kw, stride):

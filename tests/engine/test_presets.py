@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import engine
-from engine.optim import make_optimizer
-from engine.schedules import make_schedule
 from engine.spec import MODELS_DIR
+from engine.training.optimizers import make_optimizer
+from engine.training.schedules import make_schedule
 
 SHAPES = {
     "mnist": (28, 28, 1),
@@ -43,7 +43,7 @@ def test_preset_is_plain_data_and_builds_for_its_datasets(name):
 
 def _settings(name):
     """The preset's recommended settings, and each dataset's: its nested block overrides the
-    shared settings (as engine.training_config reads them)."""
+    shared settings (as engine.training.config reads them)."""
     rec = engine.load_preset(name)["recommended"]
     shared = {k: v for k, v in rec.items() if not isinstance(v, dict)}
     yield shared

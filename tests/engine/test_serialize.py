@@ -9,7 +9,6 @@ import pickle
 import numpy as np
 import pytest
 
-from engine.run import TrainingConfig, train_model
 from engine.serialize import (
     FORMAT_VERSION,
     ModelFileError,
@@ -22,6 +21,7 @@ from engine.serialize import (
     load_plain,
     save_model,
 )
+from engine.training.run import TrainingConfig, train_model
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.data import Dataset
-from engine.run import train_model
-from engine.training_config import TrainingConfig
+from engine.training.config import TrainingConfig
+from engine.training.run import train_model
 
 TINY_SPEC = [
     {"type": "conv2d", "filters": 2, "kernel_size": 3, "padding": "same"},

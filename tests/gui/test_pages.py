@@ -111,7 +111,7 @@ def test_loading_and_dropping_an_image_predicts(qtbot, window, digits_dataset, d
 
 
 def test_colour_model_disables_the_canvas_and_shows_the_32x32_input(window, tmp_path):
-    from engine.run import train_model
+    from engine.training.run import train_model
     from tests.gui.conftest import make_dataset, tiny_config
 
     grey = make_dataset(n_train=30, n_test=9, size=32)

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QThread, QTimer
 from PySide6.QtWidgets import QMessageBox
 
-from engine.checkpoint import checkpoint_path
+from engine.training.checkpoint import checkpoint_path
 from gui.worker import TrainingWorker
 from tests.gui.conftest import make_dataset, tiny_config
 
@@ -244,11 +244,11 @@ def test_event_loop_never_stalls_over_50_ms_while_training(qtbot, window):
 
 
 def test_expected_batches_match_the_run(tiny_dataset):
-    from engine.run import train_model
+    from engine.training.run import train_model
     from gui.worker import expected_batches
 
     seen = []
-    from engine.callbacks import LambdaCallback
+    from engine.training.callbacks import LambdaCallback
 
     config = tiny_config(epochs=2, batch_size=7, val_split=0.3)
     train_model(config, tiny_dataset,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import fused, threads
+from engine import threads
+from engine.fast import fused
 from engine.gradcheck import numerical_gradient, rel_error
 from engine.losses import softmax_cross_entropy
 from engine.spec import build_model
@@ -319,8 +320,8 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
     """The Winograd conv's blocks pooled in cache, the ReLU before the conv applied as it pads
     its input, and the fallback for outputs that do not split into whole blocks (conv, then
     ReLU -> max-pool)."""
-    from engine.conv_relu_pool import ConvReLUPool
-    from engine.layers import conv_winograd
+    from engine.fast import conv_winograd
+    from engine.fast.conv_relu_pool import ConvReLUPool
 
     monkeypatch.setattr(conv_winograd, "_TILE", tile)
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 30000)  # several chunks
@@ -352,7 +353,7 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
 
 @pytest.mark.parametrize("relu_before", [False, True])
 def test_centred_difference_gradients_of_the_winograd_conv_relu_pool(relu_before):
-    from engine.conv_relu_pool import ConvReLUPool
+    from engine.fast.conv_relu_pool import ConvReLUPool
 
     # conv (3 -> 8), [ReLU,] then Winograd conv, ReLU, pool: one run from index 1.
     spec = VGG_SPEC if relu_before else [VGG_SPEC[0], *VGG_SPEC[2:]]

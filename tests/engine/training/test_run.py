@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.callbacks import LambdaCallback
-from engine.checkpoint import CheckpointError, load_checkpoint
 from engine.data import Normalizer, stratified_split
-from engine.run import TrainingConfig, dataset_fingerprint, recommended_config, train_model
-from engine.train import TrainingControl
-from engine.training_config import config_for
+from engine.training.callbacks import LambdaCallback
+from engine.training.checkpoint import CheckpointError, load_checkpoint
+from engine.training.config import config_for
+from engine.training.run import TrainingConfig, dataset_fingerprint, recommended_config, train_model
+from engine.training.trainer import TrainingControl
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
 
 

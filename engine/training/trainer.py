@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.callbacks import Callback, CallbackList, EarlyStopping, History, LambdaCallback
-from engine.checkpoint import save_checkpoint
-from engine.training_config import TrainingConfig, recommended_config
+from engine.training.callbacks import Callback, CallbackList, EarlyStopping, History, LambdaCallback
+from engine.training.checkpoint import save_checkpoint
+from engine.training.config import TrainingConfig, recommended_config
 
 __all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "Trainer",
            "TrainingConfig", "TrainingControl", "TrainingDivergedError", "recommended_config"]
@@ -122,13 +122,14 @@ class _EtaTimer:
 class Trainer:
     """Trains ``model`` with ``optimizer`` on arrays.
 
-    model: an engine model (forward/backward/parameters/state_dict); optimizer: engine.optim
-    object with a settable ``lr``. ``schedule``: callable(step) -> lr, or None for a constant
-    rate. ``augment``: callable(batch (B, H, W, C) uint8, rng) -> batch, applied to training
-    batches only. ``transform``: callable(batch) -> float32 network input (the fitted
-    normaliser); uint8 input defaults to x / 255. ``grad_clip``: maximum global gradient norm.
-    ``checkpoint_path`` with ``checkpoint_every`` N writes a checkpoint every N batches, at each
-    epoch end and when stopped; ``extra_state`` (plain data) is stored in each checkpoint.
+    model: an engine model (forward/backward/parameters/state_dict); optimizer: an
+    engine.training.optimizers object with a settable ``lr``. ``schedule``: callable(step) ->
+    lr, or None for a constant rate. ``augment``: callable(batch (B, H, W, C) uint8, rng) ->
+    batch, applied to training batches only. ``transform``: callable(batch) -> float32 network
+    input (the fitted normaliser); uint8 input defaults to x / 255. ``grad_clip``: maximum
+    global gradient norm. ``checkpoint_path`` with ``checkpoint_every`` N writes a checkpoint
+    every N batches, at each epoch end and when stopped; ``extra_state`` (plain data) is stored
+    in each checkpoint.
     """
 
     def __init__(self, model: Any, optimizer: Any, *, epochs: int = 1, batch_size: int = 64,

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.callbacks import Callback, EarlyStopping
-from engine.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
 from engine.metrics import classification_report
 from engine.serialize import TrainedModel
-from engine.train import Trainer, TrainingControl
-from engine.training_config import TrainingConfig, recommended_config
+from engine.training.callbacks import Callback, EarlyStopping
+from engine.training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+from engine.training.config import TrainingConfig, recommended_config
+from engine.training.trainer import Trainer, TrainingControl
 
 __all__ = ["TrainingConfig", "dataset_fingerprint", "evaluate_model", "recommended_config",
            "train_model"]
@@ -56,9 +56,9 @@ def _subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 def _build(config: TrainingConfig, dataset: Any, steps_per_epoch: int):
-    from engine.optim import make_optimizer
-    from engine.schedules import make_schedule
     from engine.spec import build_model
+    from engine.training.optimizers import make_optimizer
+    from engine.training.schedules import make_schedule
 
     model = build_model(config.arch, input_shape=dataset.input_shape,
                         num_classes=len(dataset.class_names), seed=config.seed)

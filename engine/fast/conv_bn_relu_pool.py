@@ -1,8 +1,8 @@
 """Conv2D -> BatchNorm -> ReLU -> MaxPool2D(2, 2) executed as one step in training
-(found by :func:`engine.fused.find_runs`).
+(found by :func:`engine.fast.fused.find_runs`).
 
 For im2col by batch with columns small enough to keep (first layers: few input channels),
-BatchNorm is folded into the conv's product (:mod:`engine.conv_bn_folded`): one pass per chunk
+BatchNorm is folded into the conv's product (:mod:`engine.fast.conv_bn_folded`): one pass per chunk
 of images, the conv's output never written. Otherwise the conv runs as it is, its batch
 statistics taken from the Gram matrix of its im2col columns (chunk by chunk, while they are in
 cache) or, for Winograd, in a pass over its output; then BatchNorm's map and the pool, one
@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from engine import conv_bn_folded as folded
 from engine import threads
+from engine.fast import conv_bn_folded as folded
 from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
 from engine.layers.norm import BatchNorm

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine import threads
-from engine.im2col import windows
 from engine.layers import conv as conv_module
+from engine.layers.im2col import windows
 
 if TYPE_CHECKING:
-    from engine.conv_bn_relu_pool import ConvBNReLUPool
+    from engine.fast.conv_bn_relu_pool import ConvBNReLUPool
 
 
 def folds(run: ConvBNReLUPool, x: np.ndarray) -> bool:

@@ -1,7 +1,7 @@
 """Training-step benchmark of the NumPy engine, side by side with PyTorch CPU when installed.
 
-    python -m engine.bench                              # seed-cifar-1epoch and vgg-cifar
-    python -m engine.bench --arch vgg-cifar --runs 7 --threads 2 --mode both
+    python -m engine.fast.bench                              # seed-cifar-1epoch and vgg-cifar
+    python -m engine.fast.bench --arch vgg-cifar --runs 7 --threads 2 --mode both
 
 For each network: images/s of a full training step (forward + backward + SGD with momentum,
 float32, batch 64 on random 32x32x3 input), the median over ``--runs`` timed runs of
@@ -11,7 +11,7 @@ thread count, its runs interleaved with ours so that load from other processes h
 and the ratio of the medians is printed (above 1.0 means the engine is faster). PyTorch is a
 benchmark-only tool, never a dependency of the app.
 
-Training steps run conv/BatchNorm/ReLU/max-pool and ReLU/max-pool runs fused (engine.fused);
+Training steps run conv/BatchNorm/ReLU/max-pool and ReLU/max-pool runs fused (engine.fast.fused);
 the table then times each layer with the fused phase that does its work.
 
 OpenBLAS picks its kernels by CPU model unless ``OPENBLAS_CORETYPE`` says otherwise; the value
@@ -34,8 +34,8 @@ import numpy as np
 
 from engine import threads
 from engine.losses import softmax_cross_entropy
-from engine.optim import SGD
 from engine.spec import build_model, load_preset
+from engine.training.optimizers import SGD
 
 DEFAULT_ARCHS = ("seed-cifar-1epoch", "vgg-cifar")
 
@@ -46,7 +46,7 @@ def engine_step(model: Any, optimizer: SGD, x: np.ndarray, y: np.ndarray) -> Cal
     def step() -> None:
         logits = model.forward(x, training=True)
         _, dlogits = softmax_cross_entropy(logits, y)
-        model.backward(dlogits, input_grad=False)  # as engine.train does
+        model.backward(dlogits, input_grad=False)  # as engine.training.trainer does
         optimizer.step()
 
     return step
@@ -221,7 +221,7 @@ def _blas_info() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m engine.bench", description=__doc__.split("\n")[0]
+        prog="python -m engine.fast.bench", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--arch", action="append", help="preset name (repeatable)")
     parser.add_argument("--batch", type=int, default=64)

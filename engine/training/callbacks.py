@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from engine.train import Trainer
+    from engine.training.trainer import Trainer
 
 
 class Callback:

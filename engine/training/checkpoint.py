@@ -1,7 +1,8 @@
 """Training checkpoints: the whole state of a run, written atomically, read back safely.
 
 A checkpoint is a plain-data pickle (see :mod:`engine.serialize`) of the dict that
-:meth:`engine.train.Trainer.state_dict` returns: parameters and BatchNorm statistics, optimizer
+:meth:`engine.training.trainer.Trainer.state_dict` returns:
+parameters and BatchNorm statistics, optimizer
 state, the state of every random generator, epoch and batch position, running sums, history and
 callback state, plus whatever the caller adds under ``"extra"`` (the training configuration, the
 fitted normaliser, the dataset fingerprint). It is written through a temporary file and a

@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 
 import engine
-from engine.checkpoint import (
+from engine.serialize import ModelFileError, dump_plain
+from engine.training.checkpoint import (
     CheckpointError,
     checkpoint_path,
     load_checkpoint,
     save_checkpoint,
     state_is_finite,
 )
-from engine.run import TrainingConfig, train_model
-from engine.serialize import ModelFileError, dump_plain
+from engine.training.run import TrainingConfig, train_model
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -71,8 +71,8 @@ CONFIG = dict(dataset="toy", arch=TOY_SPEC, epochs=3, batch_size=16, optimizer="
 CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from engine.callbacks import LambdaCallback
-    from engine.run import TrainingConfig, train_model
+    from engine.training.callbacks import LambdaCallback
+    from engine.training.run import TrainingConfig, train_model
     from tests.engine.training_toys import toy_dataset
     slow = LambdaCallback(on_batch_end=lambda b, logs: time.sleep(0.15))
     train_model(TrainingConfig(**{config!r}), toy_dataset(), callbacks=[slow],

@@ -8,11 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-from engine.checkpoint import load_checkpoint
-from engine.optim import make_optimizer
-from engine.schedules import make_schedule
 from engine.spec import build_model
-from engine.train import (
+from engine.training.checkpoint import load_checkpoint
+from engine.training.optimizers import make_optimizer
+from engine.training.schedules import make_schedule
+from engine.training.trainer import (
     Callback,
     EarlyStopping,
     LambdaCallback,

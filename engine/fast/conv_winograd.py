@@ -1,5 +1,5 @@
 """Conv2D's Winograd F(m x m, 3 x 3) path (3x3, stride 1): the layer glue around
-``engine.winograd``'s transforms, each thread its own chunks of images.
+``engine.fast.winograd``'s transforms, each thread its own chunks of images.
 
 Per chunk: the input tiles' transform V (kept from forward to backward in training), one
 matrix product per transformed-tile position with the filters' transform U, the output
@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import threads, winograd
-from engine.im2col import column_sums
+from engine import threads
+from engine.fast import winograd
+from engine.layers.im2col import column_sums
 
 if TYPE_CHECKING:
     from engine.layers.conv import Conv2D

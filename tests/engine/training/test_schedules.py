@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine.schedules import make_schedule
+from engine.training.schedules import make_schedule
 
 
 def test_constant_with_warmup():

@@ -1,8 +1,8 @@
 """Fused execution of layer runs in training steps: Conv2D -> BatchNorm -> ReLU ->
-MaxPool2D(2) (:class:`engine.conv_bn_relu_pool.ConvBNReLUPool`), a Winograd Conv2D -> ReLU ->
-MaxPool2D(2), with a ReLU before it too (:class:`engine.conv_relu_pool.ConvReLUPool`), and
+MaxPool2D(2) (:class:`engine.fast.conv_bn_relu_pool.ConvBNReLUPool`), a Winograd Conv2D -> ReLU ->
+MaxPool2D(2), with a ReLU before it too (:class:`engine.fast.conv_relu_pool.ConvReLUPool`), and
 ReLU -> MaxPool2D
-(:class:`engine.relu_max_pool.ReLUMaxPool`).
+(:class:`engine.fast.relu_max_pool.ReLUMaxPool`).
 
 ``Sequential`` finds such runs when it is built and, in training mode, executes each through
 its fused class instead of layer by layer. The layers stay what they are (names, params,
@@ -14,13 +14,13 @@ fusion off for the whole process, a model's ``fusion`` attribute for one model.
 
 from __future__ import annotations
 
-from engine.conv_bn_relu_pool import ConvBNReLUPool
-from engine.conv_relu_pool import ConvReLUPool
+from engine.fast.conv_bn_relu_pool import ConvBNReLUPool
+from engine.fast.conv_relu_pool import ConvReLUPool
+from engine.fast.relu_max_pool import ReLUMaxPool
 from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
 from engine.layers.norm import BatchNorm
 from engine.layers.pool import MaxPool2D
-from engine.relu_max_pool import ReLUMaxPool
 
 Run = ConvBNReLUPool | ConvReLUPool | ReLUMaxPool
 

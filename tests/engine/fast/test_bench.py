@@ -1,4 +1,4 @@
-"""The training-step benchmark (python -m engine.bench): what it prints and what it times."""
+"""The training-step benchmark (python -m engine.fast.bench): what it prints and what it times."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from engine import bench, threads
+from engine import threads
+from engine.fast import bench
 
 
 def test_time_leaves_the_lead_step_untimed():

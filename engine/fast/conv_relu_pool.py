@@ -1,5 +1,5 @@
 """Conv2D (Winograd) -> ReLU -> MaxPool2D(2, 2) executed as one step in training (found by
-:func:`engine.fused.find_runs`), with the ReLU before the conv too when there is one.
+:func:`engine.fast.fused.find_runs`), with the ReLU before the conv too when there is one.
 
 Each chunk's Winograd output blocks Y (m, m, n, Ty, Tx, C) are pooled while in cache: the
 2x2 windows lie inside the m x m blocks, so every window is four whole planes of Y. The
@@ -19,12 +19,12 @@ import time
 import numpy as np
 
 from engine import threads
-from engine.im2col import column_sums
-from engine.layers import conv_winograd
+from engine.fast import conv_winograd
+from engine.fast.relu_max_pool import ReLUMaxPool
 from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
+from engine.layers.im2col import column_sums
 from engine.layers.pool import MaxPool2D
-from engine.relu_max_pool import ReLUMaxPool
 
 
 class ConvReLUPool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.optim import SGD, Adam, make_optimizer
+from engine.training.optimizers import SGD, Adam, make_optimizer
 
 
 class TwoParams:

@@ -1,5 +1,5 @@
 """ReLU -> MaxPool2D executed as max-pool -> ReLU in training (found by
-:func:`engine.fused.find_runs`)."""
+:func:`engine.fast.fused.find_runs`)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Training: the trainer, its config and callbacks, optimizers, schedules, checkpoints, runs."""
