@@ -237,13 +237,13 @@ class Sequential:
     def summary_text(self) -> str:
         """A table of layers, output shapes and parameter counts with a total line."""
         rows = [("layer", "type", "output shape", "params")]
-        rows.append(("input", "", _shape_text(self.input_shape), ""))
+        rows.append(("input", "", shape_text(self.input_shape), ""))
         for entry in self.summary():
             rows.append(
                 (
                     entry["name"],
                     entry["type"],
-                    _shape_text(entry["output_shape"]),
+                    shape_text(entry["output_shape"]),
                     f"{entry['params']:,}",
                 )
             )
@@ -265,5 +265,6 @@ class Sequential:
         )
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
+def shape_text(shape: tuple[int, ...]) -> str:
+    """(28, 28, 1) -> "28x28x1"."""
     return "x".join(str(d) for d in shape)

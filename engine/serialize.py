@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.trained_model import TrainedModel
+
 FORMAT_NAME = "cnn-studio-model"
 FORMAT_VERSION = 1
 _PICKLE_PROTOCOL = 4  # arrays pickle as ndarray/_reconstruct; no out-of-band buffers
@@ -40,10 +42,6 @@ class ModelFileError(ValueError):
 
 class UnsafeModelError(ModelFileError):
     """A pickle that asks to import or call something a CNN Studio file never contains."""
-
-
-class ModelMismatchError(ValueError):
-    """A model opened against images or a dataset of another shape or class count."""
 
 
 # Exactly what pickling a NumPy array (protocol 2-5, NumPy 1.x or 2.x) needs, and nothing more.
@@ -169,75 +167,6 @@ def _fsync_dir(folder: Path) -> None:
 def dump_plain(obj: Any, path: str | os.PathLike) -> None:
     """Pickle ``obj`` (converted by :func:`to_plain`) to ``path`` atomically."""
     atomic_write_bytes(path, pickle.dumps(to_plain(obj), protocol=_PICKLE_PROTOCOL))
-
-
-class TrainedModel:
-    """A built engine model plus everything needed to use it on new images.
-
-    ``model``: the engine model; ``meta``: the model file's content without the arrays
-    (class_names, input_shape, preprocessing, metrics, training, dataset, ...).
-    """
-
-    def __init__(self, model: Any, meta: dict) -> None:
-        self.model = model
-        self.meta = meta
-        self._normalizer = None
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.meta["class_names"])
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.meta["input_shape"])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.meta["class_names"])
-
-    @property
-    def kind(self) -> str:
-        """"digits" (MNIST-style preprocessing of drawings and scans) or "colour"."""
-        return self.meta.get("preprocessing", {}).get("kind", "colour")
-
-    @property
-    def normalizer(self) -> Any:
-        if self._normalizer is None:
-            from engine.data.normalize import Normalizer
-
-            self._normalizer = Normalizer.from_dict(self.meta["preprocessing"]["normalizer"])
-        return self._normalizer
-
-    def normalize(self, x: np.ndarray) -> np.ndarray:
-        """x: (N, H, W, C) uint8 in the model's input shape -> float32 network input."""
-        self.check_images(x)
-        return self.normalizer.norm(x)
-
-    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """x: (N, H, W, C) uint8 -> (N, K) class probabilities."""
-        return self.model.predict_proba(self.normalize(x), batch_size=batch_size)
-
-    def check_images(self, x: np.ndarray) -> None:
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ModelMismatchError(
-                f"the model takes {_shape_text(self.input_shape)} images, "
-                f"got {_shape_text(x.shape[1:])}")
-
-    def check_dataset(self, dataset: Any) -> None:
-        """Raise ModelMismatchError unless ``dataset`` has this model's input shape and classes."""
-        shape = tuple(dataset.input_shape)
-        classes = len(dataset.class_names)
-        if shape != self.input_shape or classes != self.num_classes:
-            name = getattr(dataset, "name", "the dataset")
-            raise ModelMismatchError(
-                f"this model was trained on {_shape_text(self.input_shape)} images in "
-                f"{self.num_classes} classes, but {name} has {_shape_text(shape)} images in "
-                f"{classes} classes; open it with a dataset like the one it was trained on "
-                f"({self.meta.get('dataset', {}).get('name', 'unknown')})")
-
-
-def _shape_text(shape: tuple) -> str:
-    return "x".join(str(int(s)) for s in shape)
 
 
 def model_payload(trained: TrainedModel) -> dict:

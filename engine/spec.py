@@ -32,7 +32,7 @@ from engine.layers import (
     Softmax,
     Tanh,
 )
-from engine.model import Sequential
+from engine.model import Sequential, shape_text
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -81,10 +81,6 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 # -- building ------------------------------------------------------------------------------
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape)
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
@@ -180,7 +176,7 @@ def _make_layer(
     if kind == "dense":
         if len(shape) != 1:
             raise ValueError(
-                f"dense needs a flat (features,) input but gets {_shape_text(shape)}; "
+                f"dense needs a flat (features,) input but gets {shape_text(shape)}; "
                 'add {"type": "flatten"} before it'
             )
         return Dense(shape[0], layer["units"], rng=init_rng, init=dense_init)
@@ -276,7 +272,7 @@ def build_model(
             built = _make_layer(layer, shape, init_rng, dropout_seeds, _dense_init(resolved, i - 1))
             shape = tuple(int(d) for d in built.output_shape(shape))
             if 0 in shape:
-                raise ValueError(f"output would be empty ({_shape_text(shape)})")
+                raise ValueError(f"output would be empty ({shape_text(shape)})")
         except ValueError as exc:
             raise ValueError(f"layer {i} ({kind}): {exc}") from None
         prefix = LAYER_TYPES[kind][0]
@@ -293,7 +289,7 @@ def build_model(
         )
     if shape != (num_classes,):
         raise ValueError(
-            f"the spec's output is {_shape_text(shape)} but the dataset has {num_classes} "
+            f"the spec's output is {shape_text(shape)} but the dataset has {num_classes} "
             'classes: end it with {"type": "dense", "units": "num_classes"}'
         )
     return Sequential(

@@ -10,7 +10,7 @@ import numpy as np
 
 from engine.losses import softmax_cross_entropy
 from engine.metrics import classification_report
-from engine.serialize import TrainedModel
+from engine.trained_model import TrainedModel
 from gui.imaging import tile_mosaic
 
 CHUNK = 500

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import engine
-from engine.serialize import TrainedModel
+from engine.trained_model import TrainedModel
 
 
 class Event:

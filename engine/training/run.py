@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.metrics import classification_report
-from engine.serialize import TrainedModel
+from engine.trained_model import TrainedModel
 from engine.training.callbacks import Callback, EarlyStopping
 from engine.training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
 from engine.training.config import TrainingConfig, recommended_config

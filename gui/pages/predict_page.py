@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 import engine
 from engine.data.images import read_image
 from engine.data.preprocess import image_to_input
-from engine.serialize import TrainedModel
+from engine.trained_model import TrainedModel
 from gui.messages import show_error
 from gui.qt_compat import emit
 from gui.session import Session, arch_name

@@ -12,7 +12,6 @@ import pytest
 from engine.serialize import (
     FORMAT_VERSION,
     ModelFileError,
-    ModelMismatchError,
     UnsafeModelError,
     atomic_write_bytes,
     dump_plain,
@@ -21,6 +20,7 @@ from engine.serialize import (
     load_plain,
     save_model,
 )
+from engine.trained_model import ModelMismatchError
 from engine.training.run import TrainingConfig, train_model
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
 
