@@ -24,6 +24,10 @@ class Settings:
     def sync(self) -> None:
         self._s.sync()
 
+    def file_name(self) -> str:
+        """The file the settings are stored in."""
+        return self._s.fileName()
+
     # --- data --------------------------------------------------------------------------------
     def data_dir(self) -> str | None:
         value = self._s.value("data/dir", "")

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.data.paths import default_cache_dir
-
-# Captured before any test patches the environment: real-data tests decode into the real cache
-# once and reuse it (CNN_STUDIO_CACHE or the per-user cache).
-REAL_CACHE_DIR = default_cache_dir()
+from tests.conftest import REAL_CACHE_DIR
 
 
 @pytest.fixture(autouse=True)
