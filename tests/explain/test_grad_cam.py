@@ -1,0 +1,77 @@
+"""Grad-CAM against a reference built from the layer's activations and centred differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.explain import ShadowNetwork, default_cam_layer, grad_cam, upsample_bilinear
+from tests.explain.nets import centred_gradient, float64_net, image_for, logits_from
+
+
+def reference_cam(model, x: np.ndarray, index: int, class_index: int) -> np.ndarray:
+    """ReLU(sum_c mean_hw(dA)[c] A[..., c]) with dA from centred differences (float64)."""
+    activation = dict(model.activations(x[None]))[model.layer_names[index]].copy()
+    d_act = centred_gradient(
+        lambda a: logits_from(model, index, a)[0, class_index], activation)
+    weights = d_act[0].mean(axis=(0, 1))
+    return np.maximum(np.einsum("hwc,c->hw", activation[0], weights), 0)
+
+
+@pytest.mark.parametrize("net, layer, class_index", [
+    ("pooled", None, None),
+    ("pooled", None, 2),
+    ("pooled", "conv1", 1),
+    ("pooled", "relu1", None),  # lrelu: the spec names it after its type prefix
+    ("pooled", "avgpool1", 3),
+    ("global", None, None),
+    ("global", "relu1", 0),
+])
+def test_grad_cam_equals_centred_difference_reference(net, layer, class_index):
+    model = float64_net(net)
+    if layer == "relu1" and net == "pooled":
+        layer = "lrelu1"
+    x = image_for(model)
+    result = grad_cam(model, x, class_index, layer)
+    index = model.layer_names.index(result.layer)
+    expected_class = (int(np.argmax(model.forward(x[None])[0])) if class_index is None
+                      else class_index)
+    assert result.class_index == expected_class
+    expected = reference_cam(model, x, index, expected_class)
+    assert result.coarse.shape == expected.shape
+    assert np.abs(expected).max() > 0  # the comparison is not between two empty maps
+    np.testing.assert_allclose(result.coarse, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(result.values, upsample_bilinear(expected, x.shape[:2]),
+                               rtol=1e-6, atol=1e-9)
+    assert result.values.shape == x.shape[:2]
+
+
+def test_default_layer_is_the_last_convolution():
+    assert float64_net("pooled").layer_names[default_cam_layer(
+        ShadowNetwork(float64_net("pooled")))] == "conv2"
+    assert grad_cam(float64_net("global"), image_for(float64_net("global"))).layer == "conv2"
+
+
+def test_grad_cam_refuses_layers_without_a_spatial_map_and_unknown_names():
+    model = float64_net("pooled")
+    x = image_for(model)
+    with pytest.raises(ValueError, match="spatial map"):
+        grad_cam(model, x, layer="dense1")
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        grad_cam(model, x, layer="nope")
+    with pytest.raises(ValueError, match="class 4 is out of range"):
+        grad_cam(model, x, class_index=4)
+    with pytest.raises(ValueError, match="12x12x2"):
+        grad_cam(model, np.zeros((10, 10, 2)))
+
+
+def test_upsample_bilinear_equals_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for source, target in [((7, 7), (28, 28)), ((3, 5), (12, 9)), ((1, 1), (4, 4)),
+                           ((8, 8), (8, 8))]:
+        values = rng.normal(size=source)
+        expected = torch.nn.functional.interpolate(
+            torch.from_numpy(values)[None, None], size=target, mode="bilinear",
+            align_corners=False)[0, 0].numpy()
+        np.testing.assert_allclose(upsample_bilinear(values, target), expected, atol=1e-12)
