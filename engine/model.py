@@ -156,6 +156,25 @@ class Sequential:
             for key, param in layer.params.items():
                 yield f"{lname}.{key}", param, layer.grads[key]
 
+    def frozen_names(self) -> set[str]:
+        """Dotted names of the parameters training leaves untouched (layers' ``frozen``)."""
+        return {f"{lname}.{key}" for lname, layer in zip(self.layer_names, self.layers,
+                                                          strict=True) for key in layer.frozen}
+
+    def set_trainable(self, name: str, trainable: bool) -> None:
+        """Unfreeze or freeze the parameter ``name`` ("whiten1.b"). The layer's spec entry
+        keeps its frozen list, so a model file written afterwards restores the flag."""
+        lname, _, key = name.partition(".")
+        if lname not in self.layer_names:
+            raise ValueError(f"no layer named {lname!r} in this model")
+        index = self.layer_names.index(lname)
+        layer = self.layers[index]
+        if key not in layer.params:
+            raise ValueError(f"layer {lname!r} has no parameter {key!r}")
+        (layer.frozen.discard if trainable else layer.frozen.add)(key)
+        if len(self.spec) == len(self.layers) and "frozen" in self.spec[index]:
+            self.spec[index]["frozen"] = sorted(layer.frozen)
+
     def zero_grad(self) -> None:
         for layer in self.layers:
             layer.zero_grad()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.layers import (
+    GELU,
     AvgPool2D,
     BatchNorm,
     Conv2D,
@@ -27,7 +28,9 @@ from engine.layers import (
     Layer,
     LeakyReLU,
     MaxPool2D,
+    PatchWhitening,
     ReLU,
+    Scale,
     Sigmoid,
     Softmax,
     Tanh,
@@ -39,9 +42,11 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # type -> (name prefix, {key: default}); a default of REQUIRED must be given.
 REQUIRED = object()
 LAYER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
-    "conv2d": ("conv", {"filters": REQUIRED, "kernel_size": 3, "stride": 1, "padding": "valid"}),
-    "batchnorm": ("bn", {"momentum": 0.9, "eps": 1e-5}),
+    "conv2d": ("conv", {"filters": REQUIRED, "kernel_size": 3, "stride": 1, "padding": "valid",
+                        "bias": True, "init": "he", "frozen": []}),
+    "batchnorm": ("bn", {"momentum": 0.9, "eps": 1e-5, "scale": True, "frozen": []}),
     "relu": ("relu", {}),
+    "gelu": ("gelu", {}),
     "leaky_relu": ("lrelu", {"alpha": 0.01}),
     "sigmoid": ("sigmoid", {}),
     "tanh": ("tanh", {}),
@@ -51,9 +56,16 @@ LAYER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
     "global_avgpool2d": ("gap", {}),
     "dropout": ("dropout", {"rate": 0.5}),
     "flatten": ("flatten", {}),
-    "dense": ("dense", {"units": REQUIRED}),
+    "dense": ("dense", {"units": REQUIRED, "bias": True, "init": "auto", "frozen": []}),
+    "scale": ("scale", {"factor": REQUIRED}),
+    "whiten": ("whiten", {"kernel_size": 2, "eps": 5e-4, "bias_epochs": 3, "frozen": []}),
 }
-IMAGE_TYPES = ("conv2d", "maxpool2d", "avgpool2d", "global_avgpool2d")
+IMAGE_TYPES = ("whiten", "conv2d", "maxpool2d", "avgpool2d", "global_avgpool2d")
+# The parameters a "frozen" list may name, by layer type.
+PARAM_NAMES = {"whiten": ("W", "b"), "conv2d": ("W", "b"), "batchnorm": ("gamma", "beta"),
+               "dense": ("W", "b")}
+CONV_INITS = ("he", "uniform", "dirac")
+DENSE_INITS = ("auto", "he", "glorot", "uniform")
 
 
 # -- presets -------------------------------------------------------------------------------
@@ -98,6 +110,24 @@ def _window(value: Any, key: str) -> int:
     return _positive_int(value, key)
 
 
+def _positive_number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _frozen_list(value: Any, names: tuple[str, ...]) -> list[str]:
+    """A "frozen" entry: a list of this layer's parameter names, returned sorted."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"frozen must be a list of parameter names ({', '.join(names)}), "
+                         f"got {value!r}")
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f"frozen names no parameter {unknown[0]!r} (this layer has: "
+                         f"{', '.join(names)})")
+    return sorted(set(value))
+
+
 def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
     """Check one layer dict's type and keys and fill in defaults (no shapes yet)."""
     if not isinstance(entry, dict) or "type" not in entry:
@@ -130,6 +160,27 @@ def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
             raise ValueError(
                 f'padding must be "same", "valid" or a non-negative integer, got {padding!r}'
             )
+    if kind in PARAM_NAMES:
+        resolved["frozen"] = _frozen_list(resolved["frozen"], PARAM_NAMES[kind])
+    for key in ("bias", "scale"):
+        if key in resolved and not isinstance(resolved[key], bool):
+            raise ValueError(f"{key} must be true or false, got {resolved[key]!r}")
+    if kind == "conv2d" and resolved["init"] not in CONV_INITS:
+        raise ValueError(f"init must be one of {', '.join(CONV_INITS)}, got {resolved['init']!r}")
+    if kind == "dense" and resolved["init"] not in DENSE_INITS:
+        raise ValueError(
+            f"init must be one of {', '.join(DENSE_INITS)}, got {resolved['init']!r}")
+    if kind == "whiten":
+        resolved["kernel_size"] = _positive_int(resolved["kernel_size"], "kernel_size")
+        _positive_number(resolved["eps"], "eps")
+        epochs = resolved["bias_epochs"]
+        if epochs is not None and (not _is_int(epochs) or epochs < 0):
+            raise ValueError(f"bias_epochs must be a whole number >= 0 or null, got {epochs!r}")
+    if kind == "scale":
+        factor = resolved["factor"]
+        if (isinstance(factor, bool) or not isinstance(factor, int | float)
+                or not np.isfinite(factor) or factor == 0):
+            raise ValueError(f"factor must be a finite non-zero number, got {factor!r}")
     elif kind in ("maxpool2d", "avgpool2d"):
         resolved["pool_size"] = _window(resolved["pool_size"], "pool_size")
         stride = resolved["stride"]
@@ -158,6 +209,18 @@ def _make_layer(
     dropout_seeds: np.random.SeedSequence,
     dense_init: str,
 ) -> Layer:
+    built = _make_unfrozen_layer(layer, shape, init_rng, dropout_seeds, dense_init)
+    built.frozen.update(layer.get("frozen", ()))
+    return built
+
+
+def _make_unfrozen_layer(
+    layer: dict[str, Any],
+    shape: tuple[int, ...],
+    init_rng: np.random.Generator,
+    dropout_seeds: np.random.SeedSequence,
+    dense_init: str,
+) -> Layer:
     kind = layer["type"]
     if kind == "conv2d":
         return Conv2D(
@@ -167,7 +230,14 @@ def _make_layer(
             stride=layer["stride"],
             padding=layer["padding"],
             rng=init_rng,
+            bias=layer["bias"],
+            init=layer["init"],
         )
+    if kind == "whiten":
+        return PatchWhitening(shape[-1], layer["kernel_size"], eps=layer["eps"],
+                              bias_epochs=layer["bias_epochs"])
+    if kind == "scale":
+        return Scale(layer["factor"])
     if kind in ("maxpool2d", "avgpool2d", "global_avgpool2d"):
         if kind == "global_avgpool2d":
             return GlobalAvgPool2D()
@@ -179,14 +249,16 @@ def _make_layer(
                 f"dense needs a flat (features,) input but gets {shape_text(shape)}; "
                 'add {"type": "flatten"} before it'
             )
-        return Dense(shape[0], layer["units"], rng=init_rng, init=dense_init)
+        init = dense_init if layer["init"] == "auto" else layer["init"]
+        return Dense(shape[0], layer["units"], rng=init_rng, init=init, bias=layer["bias"])
     if kind == "batchnorm":
-        return BatchNorm(shape[-1], momentum=layer["momentum"], eps=layer["eps"])
+        return BatchNorm(shape[-1], momentum=layer["momentum"], eps=layer["eps"],
+                         scale=layer["scale"])
     if kind == "dropout":
         return Dropout(layer["rate"], rng=np.random.default_rng(dropout_seeds.spawn(1)[0]))
     if kind == "leaky_relu":
         return LeakyReLU(layer["alpha"])
-    simple = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax}
+    simple = {"relu": ReLU, "gelu": GELU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax}
     if kind == "flatten":
         return Flatten()
     return simple[kind]()
@@ -197,7 +269,7 @@ def _dense_init(layers: list[dict[str, Any]], index: int) -> str:
     for later in layers[index + 1 :]:
         if later["type"] in ("batchnorm", "dropout"):
             continue
-        return "he" if later["type"] in ("relu", "leaky_relu") else "glorot"
+        return "he" if later["type"] in ("relu", "leaky_relu", "gelu") else "glorot"
     return "glorot"
 
 

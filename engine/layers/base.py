@@ -10,6 +10,8 @@ class Layer:
 
     ``params`` and ``grads`` are dicts with the same keys (e.g. ``"W"``, ``"b"``);
     ``buffers`` holds state that is saved but not trained (BatchNorm running statistics).
+    ``frozen`` names the params that training leaves untouched (the optimizer skips them; a
+    model keeps the set in its spec, so checkpoints and model files restore it).
     Shapes passed to :meth:`output_shape` are per sample, without the batch axis:
     ``(H, W, C)`` for images, ``(F,)`` for vectors.
     """
@@ -18,6 +20,7 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
+        self.frozen: set[str] = set()
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         raise NotImplementedError

@@ -46,6 +46,25 @@ _WINOGRAD_MIN_CHANNELS = 8
 _KEEP_COLS_BYTES = 16 << 20
 
 
+CONV_INITS = ("he", "uniform", "dirac")
+
+
+def initial_kernel(shape: tuple[int, int, int, int], init: str,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Initial weights (kh, kw, C_in, C_out), float64, for one of :data:`CONV_INITS`."""
+    kh, kw, c_in, c_out = shape
+    fan_in = kh * kw * c_in
+    if init == "he":
+        return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+    bound = 1.0 / np.sqrt(fan_in)
+    W = rng.uniform(-bound, bound, shape)
+    if init == "dirac":
+        m = min(c_in, c_out)
+        W[..., :m] = 0.0
+        W[kh // 2, kw // 2, np.arange(m), np.arange(m)] = 1.0
+    return W
+
+
 def _groups(n: int, width: int) -> list[tuple[int, int]]:
     return [(a, min(a + width, n)) for a in range(0, n, width)]
 
@@ -71,7 +90,13 @@ class Conv2D(Layer):
         stride: step between windows, the same along both axes.
         padding: zeros added on each border: an int, ``"valid"`` (0) or ``"same"``
             (``(k - 1) // 2`` before and the rest after, so the output is ceil(size / stride)).
-        rng: generator for the He-normal weight initialisation (default: seed 0).
+        rng: generator for the weight initialisation (default: seed 0).
+        bias: False keeps ``b`` a frozen array of zeros (listed in ``frozen``): a convolution
+            without bias, while the fast runs, which all read ``b``, need no second case.
+        init: ``"he"`` (normal, std sqrt(2 / fan_in)), ``"uniform"`` (PyTorch's default,
+            U(-1/sqrt(fan_in), 1/sqrt(fan_in))) or ``"dirac"`` (that uniform draw, then the
+            first min(C_in, C_out) filters replaced by identities: filter i passes channel i
+            through its centre tap, as ``torch.nn.init.dirac_`` and airbench do).
 
     Shape:
         x: (N, H, W, C_in) -> y: (N, Ho, Wo, C_out),
@@ -88,8 +113,14 @@ class Conv2D(Layer):
         padding: int | str = 0,
         *,
         rng: np.random.Generator | None = None,
+        bias: bool = True,
+        init: str = "he",
     ) -> None:
         super().__init__()
+        if init not in CONV_INITS:
+            raise ValueError(f"init must be one of {CONV_INITS}, got {init!r}")
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be true or false, got {bias!r}")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -120,11 +151,13 @@ class Conv2D(Layer):
             p = 0 if padding == "valid" else int(padding)
             self.pads = (p, p, p, p)  # (top, bottom, left, right)
 
-        fan_in = kh * kw * in_channels
-        std = np.sqrt(2.0 / fan_in)
-        W = rng.standard_normal((kh, kw, in_channels, out_channels)) * std
+        self.bias = bias
+        self.init = init
+        W = initial_kernel((kh, kw, in_channels, out_channels), init, rng)
         self.params = {"W": W.astype(np.float32), "b": np.zeros(out_channels, np.float32)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        if not bias:
+            self.frozen.add("b")
         # "auto" picks Winograd for 3x3 stride-1 layers with enough input channels.
         self.algorithm = "auto"
         # False skips computing dx (set for a network's first layer; backward returns None).
@@ -409,9 +442,15 @@ class Conv2D(Layer):
         if dx is not None:
             self._col2im_chunk("all", 0, len(dx), dslabs, xp.shape, dx)
 
+    def num_params(self) -> int:
+        """Weights, plus the bias when the layer has one (a disabled bias is no parameter)."""
+        return int(self.params["W"].size + (self.out_channels if self.bias else 0))
+
     def __repr__(self) -> str:
         k = self.kernel_size
+        options = "" if self.bias else ", bias=False"
+        options += "" if self.init == "he" else f", init={self.init!r}"
         return (
-            f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={k!r}, "
-            f"stride={self.stride}, padding={self.padding!r})"
+            f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={k!r}, "
+            f"stride={self.stride}, padding={self.padding!r}{options})"
         )

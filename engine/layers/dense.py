@@ -7,7 +7,7 @@ import numpy as np
 from engine import threads
 from engine.layers.base import Layer
 
-INITS = ("he", "glorot")
+INITS = ("he", "glorot", "uniform")
 # Products of at least this many multiply-adds are split into _BLOCKS fixed blocks on the
 # engine's threads (BLAS itself runs single-threaded, see engine.threads). The blocks do not
 # depend on the thread count, so neither do the results. seed-cifar-1epoch's Dense(8192, 100)
@@ -35,7 +35,9 @@ class Dense(Layer):
     Shapes: x (N, in_features) -> out (N, out_features); ``W`` (in_features, out_features),
     ``b`` (out_features,). ``init="he"`` (normal, std sqrt(2 / in), for layers followed by a
     ReLU) or ``"glorot"`` (uniform, limit sqrt(6 / (in + out)), for the others). Weights are
-    drawn from ``rng`` (a seeded ``np.random.Generator``), never from global random state.
+    drawn from ``rng`` (a seeded ``np.random.Generator``), never from global random state;
+    ``"uniform"`` is PyTorch's default, U(-1/sqrt(in), 1/sqrt(in)). ``bias=False`` keeps ``b``
+    a frozen array of zeros (listed in ``frozen``): an affine map without bias.
     """
 
     def __init__(
@@ -45,8 +47,11 @@ class Dense(Layer):
         *,
         rng: np.random.Generator | None = None,
         init: str = "he",
+        bias: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be true or false, got {bias!r}")
         for label, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"{label} must be a positive integer, got {value!r}")
@@ -60,6 +65,9 @@ class Dense(Layer):
             W = rng.standard_normal((self.in_features, self.out_features)) * np.sqrt(
                 2.0 / self.in_features
             )
+        elif init == "uniform":
+            limit = 1.0 / np.sqrt(self.in_features)
+            W = rng.uniform(-limit, limit, (self.in_features, self.out_features))
         else:
             limit = np.sqrt(6.0 / (self.in_features + self.out_features))
             W = rng.uniform(-limit, limit, (self.in_features, self.out_features))
@@ -68,6 +76,9 @@ class Dense(Layer):
             "b": np.zeros(self.out_features, dtype=np.float32),
         }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.bias = bias
+        if not bias:
+            self.frozen.add("b")
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
@@ -128,5 +139,10 @@ class Dense(Layer):
             raise ValueError(f"expects {self.in_features} input features, gets {input_shape[0]}")
         return (self.out_features,)
 
+    def num_params(self) -> int:
+        """Weights, plus the bias when the layer has one (a disabled bias is no parameter)."""
+        return int(self.params["W"].size + (self.out_features if self.bias else 0))
+
     def __repr__(self) -> str:
-        return f"Dense({self.in_features}, {self.out_features}, init={self.init!r})"
+        options = "" if self.bias else ", bias=False"
+        return f"Dense({self.in_features}, {self.out_features}, init={self.init!r}{options})"

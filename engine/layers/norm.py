@@ -36,11 +36,16 @@ class BatchNorm(Layer):
     statistics are then taken over all N*H*W positions of a channel). ``params``: gamma, beta
     (num_features,). ``buffers``: running_mean, running_var, updated in training as
     ``running = momentum * running + (1 - momentum) * batch`` (the unbiased batch variance)
-    and used in evaluation.
+    and used in evaluation. ``scale=False`` fixes gamma at 1 (listed in ``frozen``; only beta
+    trains), as airbench and Keras' ``scale=False`` do. airbench's "momentum 0.6" is 0.6 here
+    too: PyTorch's convention weighs the batch by its momentum, airbench passes it 1 - 0.6.
     """
 
-    def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5) -> None:
+    def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5,
+                 scale: bool = True) -> None:
         super().__init__()
+        if not isinstance(scale, bool):
+            raise ValueError(f"scale must be true or false, got {scale!r}")
         if (
             isinstance(num_features, bool)
             or not isinstance(num_features, int | np.integer)
@@ -65,6 +70,9 @@ class BatchNorm(Layer):
             "running_mean": np.zeros(self.num_features, dtype=np.float32),
             "running_var": np.ones(self.num_features, dtype=np.float32),
         }
+        self.scale = scale
+        if not scale:
+            self.frozen.add("gamma")
         self._cache: tuple | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
@@ -196,4 +204,10 @@ class BatchNorm(Layer):
         return tuple(input_shape)
 
     def __repr__(self) -> str:
-        return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps})"
+        options = "" if self.scale else ", scale=False"
+        return (f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps}"
+                f"{options})")
+
+    def num_params(self) -> int:
+        """beta, plus gamma when it trains (a fixed scale of 1 is no parameter)."""
+        return self.num_features * (2 if self.scale else 1)

@@ -4,6 +4,9 @@ An optimizer works on anything with ``parameters()`` yielding ``(name, param, gr
 triples (``engine.model.Sequential``); it reads the triples afresh at every step, because
 layers set new gradient arrays in ``backward``. Parameters are updated in place.
 
+Parameters the model reports frozen (``model.frozen_names()``: a whitening filter, a disabled
+bias, a fixed BatchNorm scale) are skipped: no step, no decay, no state.
+
 Weight decay is L2 regularisation added to the gradient (``g + weight_decay * p``) and is
 applied only to weight matrices and kernels (parameters with 2 or more dimensions): never to
 biases or BatchNorm's gamma / beta, whose decay only hurts.
@@ -56,10 +59,15 @@ class Optimizer:
         for _, _, grad in self.model.parameters():
             grad.fill(0)
 
+    def trainable(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """The model's (name, param, grad) triples, without the frozen ones."""
+        frozen = self.model.frozen_names() if hasattr(self.model, "frozen_names") else set()
+        return [t for t in self.model.parameters() if t[0] not in frozen]
+
     def step(self) -> None:
         self.steps += 1
         slices = []  # (update, param, grad, slots) per slice of every parameter
-        for name, param, grad in self.model.parameters():
+        for name, param, grad in self.trainable():
             update = self._slice_update(name, param)
             slots = self._slots(name, param)
             if not (param.flags.c_contiguous and grad.flags.c_contiguous):

@@ -17,10 +17,11 @@ HEAD = [{"type": "flatten"}, {"type": "dense", "units": "num_classes"}]
 def test_resolves_defaults_and_num_classes():
     model = engine.build_model([CONV, {"type": "maxpool2d"}, *HEAD], (8, 8, 1), 7)
     assert model.spec == [
-        {"type": "conv2d", "filters": 4, "kernel_size": 3, "stride": 1, "padding": "valid"},
+        {"type": "conv2d", "filters": 4, "kernel_size": 3, "stride": 1, "padding": "valid",
+         "bias": True, "init": "he", "frozen": []},
         {"type": "maxpool2d", "pool_size": 2, "stride": 2},
         {"type": "flatten"},
-        {"type": "dense", "units": 7},
+        {"type": "dense", "units": 7, "bias": True, "init": "auto", "frozen": []},
     ]
     assert model.output_shapes == [(6, 6, 4), (3, 3, 4), (36,), (7,)]
     # The resolved spec builds the same model again (as model files do).
@@ -94,7 +95,7 @@ def test_accepts_preset_name_and_preset_dict():
         (
             [{"type": "dense", "unit": 3}],
             (4,),
-            "layer 1 (dense): unknown key 'unit' (allowed: units)",
+            "layer 1 (dense): unknown key 'unit' (allowed: units, bias, init, frozen)",
         ),
         ([{"type": "dense"}], (4,), "layer 1 (dense): missing required key 'units'"),
         (
