@@ -212,15 +212,14 @@ def _quote(text: str) -> str:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from engine.serialize import save_model
-    from engine.training.checkpoint import load_checkpoint
-    from engine.training.run import train_model
+    from engine.training.checkpoint import read_checkpoint
+    from engine.training.run import resumed_config, train_model
     from engine.training.trainer import TrainingControl
 
     out = out or sys.stdout
 
     if args.resume:
-        stored = load_checkpoint(args.resume)
-        config = TrainingConfig.from_dict(stored["extra"]["config"])
+        config = resumed_config(read_checkpoint(args.resume), None)
         if args.threads is not None:
             config.threads = args.threads
         dataset = _load_dataset(config.dataset, args.data_dir, out)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine.model import shape_text
+from engine.model_meta import ModelMeta
 
 
 class ModelMismatchError(ValueError):
@@ -16,38 +17,39 @@ class ModelMismatchError(ValueError):
 class TrainedModel:
     """A built engine model plus everything needed to use it on new images.
 
-    ``model``: the engine model; ``meta``: the model file's content without the arrays
-    (class_names, input_shape, preprocessing, metrics, training, dataset, ...).
+    ``model``: the engine model; ``meta``: a :class:`~engine.model_meta.ModelMeta` (a dict of
+    the same fields is checked and converted): class_names, input_shape, preprocessing,
+    metrics, training, dataset, ...
     """
 
-    def __init__(self, model: Any, meta: dict) -> None:
+    def __init__(self, model: Any, meta: ModelMeta | dict) -> None:
         self.model = model
-        self.meta = meta
+        self.meta = meta if isinstance(meta, ModelMeta) else ModelMeta.from_dict(dict(meta))
         self._normalizer = None
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.meta["class_names"])
+        return list(self.meta.class_names)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.meta["input_shape"])
+        return tuple(self.meta.input_shape)
 
     @property
     def num_classes(self) -> int:
-        return len(self.meta["class_names"])
+        return len(self.meta.class_names)
 
     @property
     def kind(self) -> str:
         """"digits" (MNIST-style preprocessing of drawings and scans) or "colour"."""
-        return self.meta.get("preprocessing", {}).get("kind", "colour")
+        return self.meta.preprocessing.get("kind", "colour")
 
     @property
     def normalizer(self) -> Any:
         if self._normalizer is None:
             from engine.data.normalize import Normalizer
 
-            self._normalizer = Normalizer.from_dict(self.meta["preprocessing"]["normalizer"])
+            self._normalizer = Normalizer.from_dict(self.meta.preprocessing["normalizer"])
         return self._normalizer
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
@@ -75,4 +77,4 @@ class TrainedModel:
                 f"this model was trained on {shape_text(self.input_shape)} images in "
                 f"{self.num_classes} classes, but {name} has {shape_text(shape)} images in "
                 f"{classes} classes; open it with a dataset like the one it was trained on "
-                f"({self.meta.get('dataset', {}).get('name', 'unknown')})")
+                f"({self.meta.dataset.get('name', 'unknown')})")

@@ -21,7 +21,12 @@ import numpy as np
 from engine.metrics import classification_report
 from engine.trained_model import TrainedModel
 from engine.training.callbacks import Callback, EarlyStopping
-from engine.training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+from engine.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_path,
+    read_checkpoint,
+)
 from engine.training.config import TrainingConfig, recommended_config
 from engine.training.trainer import Trainer, TrainingControl
 
@@ -43,6 +48,22 @@ def dataset_fingerprint(dataset: Any) -> str:
         h.update(memoryview(array).cast("B"))
     h.update("\n".join(dataset.class_names).encode("utf-8"))
     return h.hexdigest()
+
+
+def resumed_config(checkpoint: Checkpoint, config: TrainingConfig | None) -> TrainingConfig:
+    """The settings stored in ``checkpoint``; of ``config`` only ``threads`` is taken."""
+    if not checkpoint.run.config:
+        raise CheckpointError(f"{checkpoint.path} is incomplete: it does not hold the run's "
+                              "settings")
+    try:
+        stored = TrainingConfig.from_dict(checkpoint.run.config)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{checkpoint.path}: its stored settings are malformed "
+                              f"({str(exc).splitlines()[0][:200] if str(exc) else 'error'})"
+                              ) from None
+    if config is not None:
+        stored.threads = config.threads
+    return stored
 
 
 def _subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -101,19 +122,15 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
     from engine.threads import set_num_threads
 
     fingerprint = dataset_fingerprint(dataset)
-    state = None
+    checkpoint = None
     if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        extra = state.get("extra", {})
-        stored = TrainingConfig.from_dict(extra["config"])
-        if config is not None:
-            stored.threads = config.threads
-        config = stored
-        if extra.get("dataset", {}).get("fingerprint") != fingerprint:
+        checkpoint = read_checkpoint(resume_from)
+        config = resumed_config(checkpoint, config)
+        if checkpoint.run.fingerprint != fingerprint:
             raise CheckpointError(
                 f"the checkpoint {resume_from} was made on other data "
-                f"({extra.get('dataset', {}).get('name', 'unknown')}); resume it with the same "
-                "dataset it was trained on")
+                f"({checkpoint.run.dataset_name}); resume it with the same dataset it was "
+                "trained on")
     if config is None:
         raise ValueError("train_model needs a TrainingConfig (or a checkpoint to resume)")
     config.validate()
@@ -146,8 +163,13 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
         checkpoint_every=config.checkpoint_every, control=control,
         extra_state={"config": config.to_dict(), "dataset": dataset_info,
                      "normalizer": normalizer.to_dict()})
-    if state is not None:
-        trainer.load_state_dict(state)
+    if checkpoint is not None:
+        try:
+            trainer.load_state_dict(checkpoint.state)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise CheckpointError(f"{checkpoint.path} does not fit its own run settings "
+                                  f"(it may be damaged): {text}") from None
 
     start = time.perf_counter()
     trainer.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None)

@@ -30,6 +30,7 @@ def test_defaults_load_with_their_metadata(default_model):
         assert meta["preprocessing"]["kind"] == "digits" and trained.input_shape == (28, 28, 1)
     assert (ASSETS / name).stat().st_size < 5_000_000
     assert meta["training"]["dataset"] in name
+    assert meta["format_version"] == 2  # converted by scripts/convert_models_v2.py
 
 
 def test_the_mnist_default_reads_a_drawn_one():

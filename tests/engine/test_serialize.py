@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import pickle
@@ -64,12 +66,17 @@ def test_the_file_holds_only_plain_data_and_arrays(trained, tmp_path):
             globals_used.add(f"{module}.{name}")
             return super().find_class(module, name)
 
-    # a plain unpickler (no CNN Studio code) reads it, importing only NumPy's array pieces
+    # a plain unpickler (no CNN Studio code) reads it without importing anything at all
     with open(path, "rb") as f:
-        raw = Recording(f).load()
-    assert globals_used == {"numpy._core.multiarray._reconstruct", "numpy.ndarray",
-                            "numpy.dtype"}
-    assert isinstance(raw["state"]["conv1.W"], np.ndarray)
+        envelope = Recording(f).load()
+    assert envelope["format_version"] == 2
+    assert envelope["payload_sha256"] == hashlib.sha256(envelope["payload"]).hexdigest()
+    raw = Recording(io.BytesIO(envelope["payload"])).load()
+    assert globals_used == set()
+    tag, dtype, shape, data = raw["state"]["conv1.W"]
+    assert (tag, dtype) == ("ndarray", "float32")
+    np.testing.assert_array_equal(np.frombuffer(data, "<f4").reshape(shape),
+                                  trained.model.state_dict()["conv1.W"])
 
 
 class _RunsAShellCommand:
@@ -121,7 +128,7 @@ def test_other_files_get_clear_errors(tmp_path):
     with pytest.raises(ModelFileError, match="not a CNN Studio model file"):
         load_model(tmp_path / "other.pkl")
     (tmp_path / "junk.pkl").write_bytes(b"\x80\x04this is not a pickle")
-    with pytest.raises(ModelFileError, match="not a readable"):
+    with pytest.raises(ModelFileError, match=r"junk\.pkl is damaged"):
         load_model(tmp_path / "junk.pkl")
 
 
@@ -169,3 +176,47 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypa
         atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+def test_a_version_1_model_file_still_opens_with_the_same_network(trained, dataset, tmp_path):
+    """What the previous writer produced: the payload pickled with NumPy's own array pickles."""
+    from engine.serialize import model_payload
+
+    payload = model_payload(trained)
+    payload["format_version"] = 1
+    path = tmp_path / "v1.pkl"
+    path.write_bytes(pickle.dumps(payload, protocol=4))
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict_proba(dataset.x_test),
+                                  trained.predict_proba(dataset.x_test))
+    assert loaded.meta.class_names == ["top", "middle", "bottom"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.update(class_names=7), "class names|class_names"),
+    (lambda p: p.update(state=[1, 2]), "state must be"),
+    (lambda p: p.pop("preprocessing"), "lacks preprocessing"),
+    (lambda p: p["preprocessing"].update(normalizer={"mean": "x"}), "normaliser is malformed"),
+    (lambda p: p.update(input_shape=[10**6, 10**6, 3]), "input_shape"),
+    (lambda p: p.update(spec=[{"type": "dense", "units": 10**9}]), "needs up to"),
+])
+def test_malformed_model_fields_get_one_line_errors(trained, tmp_path, change, message):
+    from engine.serialize import model_payload
+
+    payload = model_payload(trained)
+    change(payload)
+    dump_plain(payload, tmp_path / "bad.pkl", file_format="cnn-studio-model")
+    with pytest.raises(ModelFileError, match=message) as info:
+        load_model(tmp_path / "bad.pkl")
+    assert "\n" not in str(info.value) and str(tmp_path / "bad.pkl") in str(info.value)
+
+
+def test_malformed_exports_get_one_line_errors(trained, tmp_path):
+    path = export_npz(trained, tmp_path / "m.npz")
+    (tmp_path / "m.json").write_text("[1, 2]")
+    with pytest.raises(ModelFileError, match="not a CNN Studio export"):
+        load_model(path)
+    path = export_npz(trained, tmp_path / "m.npz")
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ModelFileError, match=r"damaged or not an \.npz"):
+        load_model(path)

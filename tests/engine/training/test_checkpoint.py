@@ -36,7 +36,9 @@ def restore_threads():
 
 
 def test_round_trip_and_folder_lookup(tmp_path):
-    state = {"model": {"w": np.arange(3.0)}, "optimizer": {}, "epoch": 1}
+    state = {"model": {"w": np.arange(3.0)}, "optimizer": {}, "epoch": 1, "batch": 0, "step": 4,
+             "seed": 0, "batch_size": 8, "sums": {}, "generators": {}, "history": {},
+             "extra": {}}
     assert save_checkpoint(state, checkpoint_path(tmp_path))
     loaded = load_checkpoint(tmp_path)  # a folder means its latest checkpoint
     np.testing.assert_array_equal(loaded["model"]["w"], np.arange(3.0))

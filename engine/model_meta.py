@@ -1,0 +1,129 @@
+"""What a model file says about its network, as a typed record checked when the file is read.
+
+:class:`ModelMeta` holds the model file's fields other than the arrays. It is a dataclass, and
+also answers ``meta["class_names"]``, ``meta.get("metrics")``, ``meta.update(...)`` and
+``dict(meta)`` as the plain dict it replaces did, so code written against the dict keeps working
+while callers move to the attributes. Fields it does not know (a newer app's, or another
+feature's such as an out-of-distribution threshold) are kept in ``other`` and written back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+KINDS = ("digits", "colour")
+MAX_INPUT_SIDE = 4096
+MAX_INPUT_VALUES = 1 << 24
+MAX_CLASSES = 100_000
+
+
+@dataclass
+class ModelMeta(MutableMapping):
+    """The metadata of a trained model (everything in its file but the arrays).
+
+    class_names: one name per output; input_shape: [H, W, C]; preprocessing: {"normalizer":
+    Normalizer dict, "kind": "digits" | "colour", "digit": settings or None}; training: the
+    TrainingConfig dict; dataset: name, fingerprint and sizes; history: per-epoch logs;
+    metrics: test accuracy, confusion matrix, ...
+    """
+
+    class_names: list[str]
+    input_shape: list[int]
+    preprocessing: dict = field(default_factory=dict)
+    arch_name: str = "custom"
+    ascii_names: list[str] | None = None
+    training: dict = field(default_factory=dict)
+    dataset: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    completed: bool = True
+    stopped_at: list[int] = field(default_factory=lambda: [0, 0])
+    checkpoint: str | None = None
+    created: str | None = None
+    engine_version: str | None = None
+    other: dict = field(default_factory=dict)
+
+    # -- the dict view that existing callers use ------------------------------------------
+    def _names(self) -> list[str]:
+        return [f.name for f in fields(self) if f.name != "other"]
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._names():
+            return getattr(self, key)
+        return self.other[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self._names():
+            setattr(self, key, value)
+        else:
+            self.other[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key in self._names():
+            raise KeyError(f"{key} is a field of every model's metadata and cannot be removed")
+        del self.other[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._names()
+        yield from self.other
+
+    def __len__(self) -> int:
+        return len(self._names()) + len(self.other)
+
+    def to_dict(self) -> dict:
+        """A plain dict of every field (what the model file stores besides the arrays)."""
+        return {key: self[key] for key in self}
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "the model") -> ModelMeta:
+        """Check ``data`` (a model file's fields) and make the record; ValueError in one line
+        naming ``source`` and the field for anything malformed."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: its description is not a table of fields")
+        known = {f.name for f in fields(cls)} - {"other"}
+        values = {k: v for k, v in data.items() if k in known}
+        other = {k: v for k, v in data.items() if k not in known and k != "state"}
+        for key in ("class_names", "input_shape", "preprocessing"):
+            if key not in values:
+                raise ValueError(f"{source} is incomplete: it has no {key}")
+        meta = cls(**values, other=other)
+        meta.validate(source)
+        return meta
+
+    def validate(self, source: str = "the model") -> None:
+        """Raise ValueError (one line) unless every field has the type and range it needs."""
+        names = self.class_names
+        if not isinstance(names, list) or not 2 <= len(names) <= MAX_CLASSES or not all(
+                isinstance(n, str) for n in names):
+            raise ValueError(f"{source}: class_names must be a list of at least 2 texts")
+        shape = self.input_shape
+        if (not isinstance(shape, list) or len(shape) != 3
+                or not all(type(n) is int and 1 <= n <= MAX_INPUT_SIDE for n in shape)
+                or shape[0] * shape[1] * shape[2] > MAX_INPUT_VALUES):
+            raise ValueError(f"{source}: input_shape must be [height, width, channels] of "
+                             f"sizes 1..{MAX_INPUT_SIDE}")
+        if self.ascii_names is not None and (not isinstance(self.ascii_names, list) or not all(
+                isinstance(n, str) for n in self.ascii_names)):
+            raise ValueError(f"{source}: ascii_names must be a list of texts")
+        self._validate_preprocessing(source)
+        for key in ("training", "dataset", "history", "metrics"):
+            if not isinstance(getattr(self, key), dict):
+                raise ValueError(f"{source}: {key} must be a table of fields")
+        if not isinstance(self.arch_name, str):
+            raise ValueError(f"{source}: arch_name must be a text")
+
+    def _validate_preprocessing(self, source: str) -> None:
+        from engine.data.normalize import Normalizer
+
+        pre = self.preprocessing
+        if not isinstance(pre, dict) or pre.get("kind", "colour") not in KINDS:
+            raise ValueError(f"{source}: preprocessing must say kind 'digits' or 'colour'")
+        try:
+            normalizer = Normalizer.from_dict(pre.get("normalizer"))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise ValueError(f"{source}: its normaliser is malformed") from None
+        if normalizer.mean.size != self.input_shape[2]:
+            raise ValueError(f"{source}: its normaliser has {normalizer.mean.size} channels, "
+                             f"the input {self.input_shape[2]}")
