@@ -266,11 +266,82 @@ class Adam(Optimizer):
         return update
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+def kilostep_scale(momentum: float) -> float:
+    """1024 (1 + 1 / (1 - momentum)): how much larger than one example's gradient a Nesterov
+    step of 1024 examples is, for gradients constant in time (airbench's normaliser)."""
+    return 1024.0 * (1.0 + 1.0 / (1.0 - momentum))
+
+
+class DecoupledSGD(Optimizer):
+    """Nesterov SGD in airbench's decoupled form (Jordan 2024, after Page's "How to train your
+    ResNet"): learning rate and weight decay are given per 1024 examples, independent of the
+    momentum and of each other.
+
+    With k = :func:`kilostep_scale` (momentum), the plain Nesterov step uses ``lr_t / k`` (``lr_t``
+    the scheduled ``lr``) and adds ``c p`` to the gradient, c = weight_decay * batch_size /
+    base_lr (base_lr: the ``lr`` given here), so the decay per step is
+    weight_decay * batch_size / k scaled by the schedule, whatever the learning rate. BatchNorm
+    betas (parameters named ``*.beta``) step ``bias_scale`` times further with c / bias_scale,
+    the same decay. Every trainable parameter decays, biases too, as in airbench. The gradient
+    is expected of a loss summed over the batch (``Trainer(sum_loss=True)``).
+
+    Per parameter, v <- momentum v + g; p <- p - step (g + momentum v), g = grad + c p.
+    """
+
+    kind = "decoupled_sgd"
+
+    def __init__(self, model: Any, lr: float, momentum: float = 0.85, weight_decay: float = 0.0,
+                 batch_size: int = 1024, bias_scale: float = 64.0,
+                 base_lr: float | None = None) -> None:
+        super().__init__(model, lr, weight_decay)
+        self.momentum = _check_number("momentum", momentum, 0.0, 1.0)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+        self.bias_scale = _check_number("bias_scale", bias_scale, 0.0)
+        if not self.bias_scale:
+            raise ValueError("bias_scale must be positive, got 0")
+        self.base_lr = self.lr if base_lr is None else _check_number("base_lr", base_lr, 0.0)
+        if not self.base_lr:
+            raise ValueError("lr must be positive for the decoupled weight decay, got 0")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "momentum": self.momentum,
+                "batch_size": self.batch_size, "bias_scale": self.bias_scale,
+                "base_lr": self.base_lr}
+
+    def _slots(self, name: str, param: np.ndarray) -> list[np.ndarray]:
+        slots = self.state.get(name)
+        if slots is None:
+            slots = self.state[name] = {"velocity": np.zeros_like(param)}
+        return [slots["velocity"]]
+
+    def _slice_update(self, name: str, param: np.ndarray) -> Callable[..., None]:
+        dt = param.dtype.type
+        scale = self.bias_scale if name.endswith(".beta") else 1.0
+        step = dt(self.lr / kilostep_scale(self.momentum) * scale)
+        decay = dt(self.weight_decay * self.batch_size / self.base_lr / scale)
+        mu = dt(self.momentum)
+
+        def update(p: np.ndarray, grad: np.ndarray, slots: list[np.ndarray]) -> None:
+            (v,) = slots
+            g = np.multiply(p, decay)
+            g += grad
+            v *= mu
+            v += g
+            g += v * mu
+            g *= step
+            p -= g
+
+        return update
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "decoupled_sgd": DecoupledSGD}
 
 
 def make_optimizer(name: str, model: Any, lr: float, **kw: Any) -> Optimizer:
-    """Build an optimizer by name ("sgd" or "adam"); ``kw`` are its keyword arguments."""
+    """Build an optimizer by name ("sgd", "adam" or "decoupled_sgd"); ``kw`` are its keyword
+    arguments."""
     key = str(name).lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r} (choose from: {', '.join(OPTIMIZERS)})")

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 
 
 def _warmup(base_lr: float, warmup_steps: int, start_lr: float) -> Callable[[int], float]:
@@ -36,6 +36,10 @@ def make_schedule(
     - ``onecycle``: linear rise from ``base_lr / div_factor`` (default 10) to ``base_lr`` over
       ``warmup_steps`` (default: ``pct_start`` = 25 % of the run), then a cosine descent to
       ``base_lr / final_div_factor`` (default 1000) at the last step.
+    - ``triangle``: airbench's: ``base_lr`` times a factor rising linearly from ``start``
+      (0.2) at step 0 to 1 at step ``int(peak * total_steps)`` (peak 0.23), then falling
+      linearly to ``end`` (0.07) at step ``total_steps``; its rise is its own warm-up
+      (``warmup_steps`` is not used).
 
     For constant / step / cosine the warm-up rises linearly from ``base_lr / warmup_div``
     (default 10) to ``base_lr``.
@@ -57,6 +61,7 @@ def make_schedule(
         "step": _step,
         "cosine": _cosine,
         "onecycle": _onecycle,
+        "triangle": _triangle,
     }[key]
     try:
         return builder(base_lr, total_steps, warmup_steps, **kw)
@@ -148,5 +153,26 @@ def _onecycle(
             return rise(step)
         t = min((step - warmup_steps) / span, 1.0)
         return end_lr + (base_lr - end_lr) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return lr_at
+
+
+def _triangle(
+    base_lr: float,
+    total_steps: int,
+    warmup_steps: int,
+    start: float = 0.2,
+    peak: float = 0.23,
+    end: float = 0.07,
+) -> Callable[[int], float]:
+    top = int(peak * total_steps)
+    if not 0 < top < total_steps:
+        raise ValueError(f"peak must fall inside the run, got {peak!r} of {total_steps} steps")
+
+    def lr_at(step: int) -> float:
+        step = min(step, total_steps)
+        if step < top:
+            return base_lr * (start + (1.0 - start) * step / top)
+        return base_lr * (1.0 + (end - 1.0) * (step - top) / (total_steps - top))
 
     return lr_at

@@ -129,7 +129,10 @@ class Trainer:
     input (the fitted normaliser); uint8 input defaults to x / 255. ``grad_clip``: maximum
     global gradient norm. ``checkpoint_path`` with ``checkpoint_every`` N writes a checkpoint
     every N batches, at each epoch end and when stopped; ``extra_state`` (plain data) is stored
-    in each checkpoint.
+    in each checkpoint. ``sum_loss``: gradients of the loss summed over the batch rather than
+    its mean (airbench's convention; the loss shown stays the mean). An ``augment`` object with
+    an ``at(batch, rng, epoch=, indices=)`` method is called that way instead (augmentation
+    that depends on the epoch and on which images are in the batch: alternating flip).
     """
 
     def __init__(self, model: Any, optimizer: Any, *, epochs: int = 1, batch_size: int = 64,
@@ -140,7 +143,7 @@ class Trainer:
                  grad_clip: float | None = None, callbacks: Iterable[Callback] = (),
                  checkpoint_path: str | Path | None = None, checkpoint_every: int = 0,
                  eval_batch_size: int = 256, control: TrainingControl | None = None,
-                 extra_state: dict | None = None) -> None:
+                 extra_state: dict | None = None, sum_loss: bool = False) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         if batch_size < 1:
@@ -154,6 +157,7 @@ class Trainer:
         self.seed = int(seed)
         self.loss_fn = loss or _default_loss
         self.label_smoothing = float(label_smoothing)
+        self.sum_loss = bool(sum_loss)
         self.schedule = schedule
         self.augment = augment
         self.transform = transform or _to_float32
@@ -274,7 +278,9 @@ class Trainer:
         idx = order[self.batch * self.batch_size:(self.batch + 1) * self.batch_size]
         xb, yb = x[idx], y[idx]
         if self.augment is not None:
-            xb = self.augment(xb, np.random.default_rng([self.seed, self.epoch, self.batch, 1]))
+            rng = np.random.default_rng([self.seed, self.epoch, self.batch, 1])
+            xb = (self.augment.at(xb, rng, epoch=self.epoch, indices=idx)
+                  if hasattr(self.augment, "at") else self.augment(xb, rng))
         xb = self.transform(xb)
         lr = self._lr_at(self.step)
         self.optimizer.lr = lr
@@ -289,6 +295,8 @@ class Trainer:
                 f"lower one (e.g. {lr / 10:g})"
                 + (f"; the last good checkpoint is {self.last_checkpoint}"
                    if self.last_checkpoint else ""))
+        if self.sum_loss:
+            dlogits = dlogits * dlogits.dtype.type(len(idx))
         self.model.backward(dlogits, input_grad=False)
         if self.grad_clip:
             clip_gradients(self.model, self.grad_clip)
