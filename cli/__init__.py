@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("train", "evaluate", "predict", "archs", "datasets", "gradcheck")
+SUBCOMMANDS = ("train", "evaluate", "predict", "archs", "datasets", "gradcheck", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from engine.explain.grad_cam import default_cam_layer, grad_cam
 from engine.explain.gradient import gradient_saliency, input_gradient
+from engine.explain.methods import METHODS, explain
 from engine.explain.occlusion import occlusion
 from engine.explain.ood import (
     OodCalibration,
@@ -14,11 +15,11 @@ from engine.explain.ood import (
     read_ood_calibration,
     store_ood_calibration,
 )
+from engine.explain.overlay import heat_colours, heat_overlay
+from engine.explain.png import encode_png
 from engine.explain.saliency_map import SaliencyMap
 from engine.explain.shadow import ShadowNetwork
 from engine.explain.upsample import upsample_bilinear
-
-METHODS = ("gradcam", "gradient", "occlusion")
 
 __all__ = [
     "METHODS",
@@ -28,9 +29,13 @@ __all__ = [
     "ShadowNetwork",
     "calibrate_ood",
     "default_cam_layer",
+    "encode_png",
+    "explain",
     "familiarity_scores",
     "grad_cam",
     "gradient_saliency",
+    "heat_colours",
+    "heat_overlay",
     "input_gradient",
     "occlusion",
     "read_ood_calibration",

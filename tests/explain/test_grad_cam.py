@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.explain import ShadowNetwork, default_cam_layer, grad_cam, upsample_bilinear
+from engine.spec import build_model
 from tests.explain.nets import centred_gradient, float64_net, image_for, logits_from
 
 
@@ -46,10 +47,16 @@ def test_grad_cam_equals_centred_difference_reference(net, layer, class_index):
     assert result.values.shape == x.shape[:2]
 
 
-def test_default_layer_is_the_last_convolution():
+def test_default_layer_is_the_last_convolution_else_the_last_spatial_map():
     assert float64_net("pooled").layer_names[default_cam_layer(
         ShadowNetwork(float64_net("pooled")))] == "conv2"
     assert grad_cam(float64_net("global"), image_for(float64_net("global"))).layer == "conv2"
+    pool_only = build_model([{"type": "avgpool2d"}, {"type": "flatten"},
+                             {"type": "dense", "units": 3}], (4, 4, 1), 3)
+    assert grad_cam(pool_only, np.ones((4, 4, 1), np.float32)).layer == "avgpool1"
+    dense_only = build_model([{"type": "flatten"}, {"type": "dense", "units": 3}], (4, 4, 1), 3)
+    with pytest.raises(ValueError, match="has none; use the gradient or occlusion method"):
+        grad_cam(dense_only, np.zeros((4, 4, 1), np.float32))
 
 
 def test_grad_cam_refuses_layers_without_a_spatial_map_and_unknown_names():
