@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import engine
+from engine.data.normalize import Normalizer
 from engine.serialize import load_model, save_model
 from engine.trained_model import TrainedModel
 from engine.training.freezing import FreezeWhiteningBias
@@ -63,7 +64,9 @@ def test_set_trainable_updates_the_spec_and_refuses_unknown_names():
 def test_model_files_restore_the_frozen_flags(tmp_path):
     model = _model()
     model.set_trainable("whiten1.b", False)
-    meta = {"class_names": ["a", "b", "c"], "input_shape": [8, 8, 1]}
+    meta = {"class_names": ["a", "b", "c"], "input_shape": [8, 8, 1],
+            "preprocessing": {"normalizer": Normalizer([0.5], [0.25]).to_dict(),
+                              "kind": "digits", "digit": None}}
     path = save_model(TrainedModel(model, meta), tmp_path / "m.pkl")
     loaded = load_model(path).model
     assert loaded.frozen_names() == model.frozen_names()
