@@ -85,7 +85,7 @@ class ModelMeta(MutableMapping):
         known = {f.name for f in fields(cls)} - {"other"}
         values = {k: v for k, v in data.items() if k in known}
         other = {k: v for k, v in data.items() if k not in known and k != "state"}
-        for key in ("class_names", "input_shape", "preprocessing"):
+        for key in ("class_names", "input_shape"):
             if key not in values:
                 raise ValueError(f"{source} is incomplete: it has no {key}")
         meta = cls(**values, other=other)
@@ -120,6 +120,8 @@ class ModelMeta(MutableMapping):
         pre = self.preprocessing
         if not isinstance(pre, dict) or pre.get("kind", "colour") not in KINDS:
             raise ValueError(f"{source}: preprocessing must say kind 'digits' or 'colour'")
+        if "normalizer" not in pre:
+            return  # made in code without one yet; TrainedModel.normalizer says so if used
         try:
             normalizer = Normalizer.from_dict(pre.get("normalizer"))
         except (ValueError, TypeError, KeyError, AttributeError):

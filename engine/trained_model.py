@@ -49,7 +49,11 @@ class TrainedModel:
         if self._normalizer is None:
             from engine.data.normalize import Normalizer
 
-            self._normalizer = Normalizer.from_dict(self.meta.preprocessing["normalizer"])
+            stored = self.meta.preprocessing.get("normalizer")
+            if stored is None:
+                raise ModelMismatchError("the model has no normaliser, so it cannot be used on "
+                                         "images (its file is incomplete)")
+            self._normalizer = Normalizer.from_dict(stored)
         return self._normalizer
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
