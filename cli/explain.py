@@ -49,6 +49,7 @@ def class_index(text: str, class_names: list[str]) -> int:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from engine.atomic_files import atomic_write_bytes
     from engine.data.images import read_image
     from engine.data.preprocess import image_to_input
     from engine.explain import (
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         heat_overlay,
         read_ood_calibration,
     )
-    from engine.serialize import atomic_write_bytes, load_model
+    from engine.serialize import load_model
 
     out = out or sys.stdout
     png_path = Path(args.out)

@@ -11,6 +11,9 @@ TrainingConfig dict), ``dataset`` (name, fingerprint, sizes), ``history``, ``eng
 ``created`` (ISO date, UTC). Everything but ``state`` and ``spec`` is a
 :class:`~engine.model_meta.ModelMeta` once read.
 
+Optional ``ood``: the "unlike the training data" threshold calibrated on the model's test set
+(:class:`engine.explain.ood.OodCalibration` as a dict; kept in ``ModelMeta.other``).
+
 :func:`export_npz` writes the same content as ``.npz`` arrays plus a ``.json`` file beside it,
 for use outside Python; :func:`load_model` reads either form.
 """

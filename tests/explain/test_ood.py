@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.data.normalize import Normalizer
 from engine.explain import (
     OodCalibration,
     OodCalibrationError,
@@ -47,11 +48,13 @@ def test_calibration_keeps_the_chosen_share_of_test_images_familiar(score):
 
 def test_calibration_travels_in_the_model_file(tmp_path):
     model = float64_net("global").astype(np.float32)
+    normalizer = Normalizer(np.zeros(3), np.ones(3))
     meta = {"class_names": ["a", "b", "c"], "input_shape": [9, 9, 3],
-            "preprocessing": {"kind": "colour"}}
+            "preprocessing": {"kind": "colour", "normalizer": normalizer.to_dict()}}
     calibration = OodCalibration("energy", 1.25, 0.95, 100, "toy", "test")
-    store_ood_calibration(meta, calibration)
-    path = save_model(TrainedModel(model, meta), tmp_path / "m.pkl")
+    trained = TrainedModel(model, meta)
+    store_ood_calibration(trained.meta, calibration)
+    path = save_model(trained, tmp_path / "m.pkl")
     loaded = load_model(path)
     assert read_ood_calibration(loaded.meta) == calibration
     assert read_ood_calibration({"class_names": ["a"]}) is None
