@@ -61,9 +61,20 @@ class TrainedModel:
         self.check_images(x)
         return self.normalizer.norm(x)
 
+    @property
+    def tta(self) -> str:
+        """The test-time augmentation this model predicts with (``engine.tta.TTA_MODES``)."""
+        return self.meta.get("tta", "none")
+
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """x: (N, H, W, C) uint8 -> (N, K) class probabilities."""
-        return self.model.predict_proba(self.normalize(x), batch_size=batch_size)
+        """x: (N, H, W, C) uint8 -> (N, K) class probabilities, with the model's test-time
+        augmentation (:attr:`tta`) when it has one."""
+        if self.tta == "none":
+            return self.model.predict_proba(self.normalize(x), batch_size=batch_size)
+        from engine.layers.activations import softmax
+        from engine.tta import tta_logits
+
+        return softmax(tta_logits(self.model, self.normalize(x), self.tta, batch_size))
 
     def check_images(self, x: np.ndarray) -> None:
         if tuple(x.shape[1:]) != self.input_shape:

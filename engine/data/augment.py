@@ -5,6 +5,8 @@ colour: random crop from a zero-padded image (pad 4 for 32x32) and horizontal fl
 digits: small random affine transforms (shift, rotation, scale), never flips (a flipped 2 is not
     a 2); bilinear sampling, zeros outside.
 grey: as digits, plus horizontal flips (a flipped shoe is still a shoe).
+airbench (:class:`TranslateFlip`): random translation by up to 2 pixels with reflection
+    padding and alternating flip (Jordan 2024); translation alone for digits.
 """
 
 from __future__ import annotations
@@ -60,6 +62,55 @@ def random_affine(batch: np.ndarray, rng: np.random.Generator, max_shift: float 
     out = ((1 - fy) * ((1 - fx) * tap(y0, x0) + fx * tap(y0, x0 + 1))
            + fy * ((1 - fx) * tap(y0 + 1, x0) + fx * tap(y0 + 1, x0 + 1)))
     return np.clip(np.round(out), 0, 255).astype(np.uint8).reshape(n, h, w, c)
+
+
+def random_translate(batch: np.ndarray, rng: np.random.Generator, pad: int = 2) -> np.ndarray:
+    """batch (N, H, W, C) -> (N, H, W, C): each image moved by (dy, dx), each drawn uniformly
+    from -pad..pad, the border filled by reflection (``np.pad`` "reflect", PyTorch's
+    ``F.pad(..., "reflect")``), as airbench's ``batch_crop`` of its reflect-padded images."""
+    n, h, w, _ = batch.shape
+    if pad == 0:
+        return batch.copy()
+    padded = np.pad(batch, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    shifts = rng.integers(-pad, pad + 1, size=(n, 2))
+    rows = (pad + shifts[:, 0])[:, None] + np.arange(h)
+    cols = (pad + shifts[:, 1])[:, None] + np.arange(w)
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+class TranslateFlip:
+    """airbench's training augmentation: random translation by up to ``translate`` pixels with
+    reflection padding, then, with ``alternating_flip``, a mirror that alternates by epoch.
+
+    Alternating flip: a random half of the training set (each image with probability 1/2,
+    drawn once from ``seed``) is mirrored in every even epoch and the other half in every odd
+    one, so each image is seen both ways in every pair of epochs (airbench flips a random
+    half once, then the whole set on odd epochs: the same images). It needs the epoch and the
+    images' indices, which the Trainer passes to :meth:`at`.
+
+    TranslateFlip(50000, seed=0).at(batch, rng, epoch=e, indices=idx)  # (B, H, W, C) uint8
+    """
+
+    def __init__(self, num_images: int, seed: int = 0, translate: int = 2,
+                 alternating_flip: bool = True) -> None:
+        if isinstance(translate, bool) or not isinstance(translate, int) or translate < 0:
+            raise ValueError(f"translate must be a whole number of pixels >= 0, got {translate!r}")
+        self.translate = translate
+        self.alternating_flip = bool(alternating_flip)
+        self.first_flip = np.random.default_rng([seed, 2]).random(num_images) < 0.5
+
+    def at(self, batch: np.ndarray, rng: np.random.Generator, *, epoch: int,
+           indices: np.ndarray) -> np.ndarray:
+        """batch (B, H, W, C), the training images ``indices`` (B,), in ``epoch`` -> same."""
+        out = random_translate(batch, rng, self.translate)
+        if self.alternating_flip:
+            flip = self.first_flip[indices] ^ bool(epoch % 2)
+            out[flip] = out[flip, :, ::-1]
+        return out
+
+    def __repr__(self) -> str:
+        return (f"TranslateFlip(translate={self.translate}, "
+                f"alternating_flip={self.alternating_flip})")
 
 
 class Augmenter:

@@ -82,3 +82,20 @@ def patches_of(x: np.ndarray, k: int) -> np.ndarray:
     windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
     # windows: (N, H-k+1, W-k+1, C, k, k) -> (..., k, k, C)
     return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
+
+
+# airbench computes its whitening from the first 5,000 training images.
+FIT_IMAGES = 5000
+
+
+def fit_whitening_layers(model, x: np.ndarray) -> int:
+    """Fit every :class:`PatchWhitening` layer of ``model`` (an engine Sequential) on the first
+    :data:`FIT_IMAGES` of x (N, *input_shape), the normalised training images, passed through
+    the layers before it in evaluation mode. Returns how many layers were fitted."""
+    whitening = [i for i, layer in enumerate(model.layers) if isinstance(layer, PatchWhitening)]
+    a = x[:FIT_IMAGES]
+    for i, layer in enumerate(model.layers[:whitening[-1] + 1] if whitening else []):
+        if i in whitening:
+            layer.fit(a)
+        a = layer.forward(a, training=False)
+    return len(whitening)

@@ -12,8 +12,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+from engine.tta import TTA_MODES
+
+OPTIMIZERS = ("sgd", "adam", "decoupled_sgd")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 
 
 @dataclass
@@ -26,6 +28,12 @@ class TrainingConfig:
     off). ``checkpoint_every``: batches between checkpoints (0 = only at epoch ends; they are
     written only when a checkpoint folder is given).
     ``max_train_images``: train on a stratified subset of this size (0 = all), for quick runs.
+    airbench's pieces: ``optimizer="decoupled_sgd"`` (lr and weight decay per 1024 examples),
+    ``schedule="triangle"``, ``sum_loss`` (gradients of the summed loss), ``lookahead`` (EMA
+    of the weights every 5 steps from epoch 3), ``translate`` (pixels of random translation
+    with reflection; replaces the dataset's default augmentation), ``alternating_flip`` and
+    ``tta`` (test-time augmentation stored with the model: "none", "mirror", "translate",
+    "mirror_translate").
     """
 
     dataset: str = "mnist"
@@ -48,6 +56,11 @@ class TrainingConfig:
     early_stopping: int = 0
     checkpoint_every: int = 100
     max_train_images: int = 0
+    sum_loss: bool = False
+    lookahead: bool = False
+    translate: int = 0
+    alternating_flip: bool = False
+    tta: str = "none"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -79,6 +92,14 @@ class TrainingConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 0,
                  f"{name.replace('_', ' ')} must be a whole number >= 0, got {value!r}")
+        for name in ("sum_loss", "lookahead", "alternating_flip"):
+            need(isinstance(getattr(self, name), bool),
+                 f"{name.replace('_', ' ')} must be true or false, got {getattr(self, name)!r}")
+        need(isinstance(self.translate, int) and not isinstance(self.translate, bool)
+             and 0 <= self.translate <= 8,
+             f"translate must be a whole number of pixels in 0..8, got {self.translate!r}")
+        need(self.tta in TTA_MODES, f"unknown test-time augmentation {self.tta!r} (choose from: "
+             f"{', '.join(TTA_MODES)})")
         self.optimizer = str(self.optimizer).lower()
         self.schedule = str(self.schedule).lower()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.layers.whitening import FIT_IMAGES, fit_whitening_layers
 from engine.metrics import classification_report
 from engine.trained_model import TrainedModel
 from engine.training.callbacks import Callback, EarlyStopping
@@ -28,6 +29,8 @@ from engine.training.checkpoint import (
     read_checkpoint,
 )
 from engine.training.config import TrainingConfig, recommended_config
+from engine.training.freezing import FreezeWhiteningBias
+from engine.training.lookahead import Lookahead
 from engine.training.trainer import Trainer, TrainingControl
 
 __all__ = ["TrainingConfig", "dataset_fingerprint", "evaluate_model", "recommended_config",
@@ -86,6 +89,8 @@ def _build(config: TrainingConfig, dataset: Any, steps_per_epoch: int):
     options: dict[str, Any] = {"weight_decay": config.weight_decay}
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0)
+    elif config.optimizer == "decoupled_sgd":
+        options.update(momentum=config.momentum, batch_size=config.batch_size)
     optimizer = make_optimizer(config.optimizer, model, config.lr, **options)
     total = config.epochs * steps_per_epoch
     warmup = min(round(config.warmup_epochs * steps_per_epoch), total - 1)
@@ -93,7 +98,11 @@ def _build(config: TrainingConfig, dataset: Any, steps_per_epoch: int):
     return model, optimizer, schedule
 
 
-def _augmenter(config: TrainingConfig, dataset: Any):
+def _augmenter(config: TrainingConfig, dataset: Any, num_images: int):
+    if config.translate or config.alternating_flip:
+        from engine.data.augment import TranslateFlip
+
+        return TranslateFlip(num_images, config.seed, config.translate, config.alternating_flip)
     if not config.augment:
         return None
     from engine.data import Augmenter
@@ -154,10 +163,14 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
     all_callbacks = list(callbacks)
     if config.early_stopping:
         all_callbacks.insert(0, EarlyStopping("val_loss", patience=config.early_stopping))
+    all_callbacks.insert(0, FreezeWhiteningBias())
+    if config.lookahead:
+        all_callbacks.insert(0, Lookahead())
     trainer = Trainer(
         model, optimizer, epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
         label_smoothing=config.label_smoothing, schedule=schedule,
-        augment=_augmenter(config, dataset), transform=normalizer.norm,
+        augment=_augmenter(config, dataset, len(x_train)), transform=normalizer.norm,
+        sum_loss=config.sum_loss,
         grad_clip=config.grad_clip or None, callbacks=all_callbacks,
         checkpoint_path=checkpoint_path(checkpoint_dir) if checkpoint_dir else None,
         checkpoint_every=config.checkpoint_every, control=control,
@@ -172,6 +185,8 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
                                   f"(it may be damaged): {text}") from None
 
     start = time.perf_counter()
+    if checkpoint is None:
+        fit_whitening_layers(model, normalizer.norm(x_train[:FIT_IMAGES]))
     trainer.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None)
     train_seconds = time.perf_counter() - start
 
@@ -189,6 +204,7 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
         "stopped_at": [trainer.epoch, trainer.batch],
         "checkpoint": str(trainer.last_checkpoint) if trainer.last_checkpoint else None,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "tta": config.tta,
     })
     metrics: dict[str, Any] = {"train_seconds": train_seconds,
                                "epochs_run": trainer.epoch + (trainer.batch > 0)}

@@ -1,0 +1,44 @@
+"""train_model with airbench's settings: every piece reaches the run and the model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.serialize import load_model, save_model
+from engine.training.config import TrainingConfig
+from engine.training.run import train_model
+from tests.engine.training_toys import toy_dataset
+
+SPEC = [{"type": "whiten", "bias_epochs": 1}, {"type": "gelu"},
+        {"type": "conv2d", "filters": 8, "padding": "same", "bias": False, "init": "dirac"},
+        {"type": "maxpool2d"},
+        {"type": "batchnorm", "momentum": 0.6, "eps": 1e-12, "scale": False}, {"type": "gelu"},
+        {"type": "flatten"}, {"type": "dense", "units": "num_classes", "bias": False},
+        {"type": "scale", "factor": 1 / 9}]
+
+
+def test_a_run_with_the_recipe_fits_whitening_freezes_its_bias_and_keeps_tta(tmp_path):
+    dataset = toy_dataset(n_train=96, n_test=30, shape=(9, 9, 1))
+    config = TrainingConfig(dataset="toy", arch=SPEC, epochs=4, batch_size=16,
+                            optimizer="decoupled_sgd", lr=2.0, momentum=0.85,
+                            weight_decay=0.0153, schedule="triangle", label_smoothing=0.2,
+                            sum_loss=True, lookahead=True, translate=1, tta="translate",
+                            val_split=0.0)
+    trained = train_model(config, dataset)
+    model = trained.model
+    W = model.layers[0].params["W"].reshape(4, 8)
+    assert not np.allclose(np.abs(W[:, :4]), np.eye(4))  # fitted, no longer the pixel basis
+    assert model.spec[0]["frozen"] == ["W", "b"]
+    assert trained.meta["tta"] == "translate"
+    assert trained.meta["metrics"]["test_accuracy"] > 0.6
+    loaded = load_model(save_model(trained, tmp_path / "m.pkl"))
+    assert loaded.tta == "translate" and "whiten1.b" in loaded.model.frozen_names()
+
+
+def test_bad_recipe_settings_are_refused_in_one_line():
+    for changes, message in (({"tta": "rotate"}, "unknown test-time augmentation 'rotate'"),
+                             ({"translate": 9}, "translate must be a whole number of pixels"),
+                             ({"lookahead": "yes"}, "lookahead must be true or false")):
+        with pytest.raises(ValueError, match=message):
+            TrainingConfig(**changes)
