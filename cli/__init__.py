@@ -11,7 +11,8 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("train", "evaluate", "predict", "archs", "datasets", "gradcheck", "explain")
+SUBCOMMANDS = ("train", "evaluate", "predict", "archs", "datasets", "gradcheck", "explain",
+               "export", "import_onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,128 @@
+"""Export -> import gives back the very model: bit-identical parameters, identical predictions,
+the same normalisation, class names and metadata; every layer type the engine has exports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.onnx import build_onnx, export_onnx, import_onnx
+from engine.onnx.export_layers import EXPORTERS
+from engine.serialize import load_model, save_model
+from engine.spec import LAYER_TYPES
+from tests.onnx.helpers import ASSETS, SHIPPED, run_onnx, trained_from_spec
+
+pytest.importorskip("onnxruntime")
+
+# Every layer type of engine.spec, with the settings that change the graph: odd kernels,
+# stride 2, "same" / int / "valid" padding, a softmax inside the network, pools of each kind.
+EVERY_LAYER = [
+    {"type": "conv2d", "filters": 6, "kernel_size": 5, "padding": "same"},
+    {"type": "batchnorm", "eps": 1e-3, "momentum": 0.8},
+    {"type": "leaky_relu", "alpha": 0.2},
+    {"type": "conv2d", "filters": 8, "kernel_size": 3, "stride": 2, "padding": 1},
+    {"type": "tanh"},
+    {"type": "maxpool2d", "pool_size": 2},
+    {"type": "conv2d", "filters": 5, "kernel_size": 2, "padding": "valid"},
+    {"type": "softmax"},
+    {"type": "avgpool2d", "pool_size": 2, "stride": 1},
+    {"type": "sigmoid"},
+    {"type": "flatten"},
+    {"type": "dropout", "rate": 0.3},
+    {"type": "dense", "units": 12},
+    {"type": "batchnorm"},
+    {"type": "relu"},
+    {"type": "dense", "units": "num_classes"},
+]
+GLOBAL_POOL = [
+    {"type": "conv2d", "filters": 7, "kernel_size": 3},
+    {"type": "relu"},
+    {"type": "global_avgpool2d"},
+    {"type": "dense", "units": "num_classes"},
+]
+DENSE_ONLY = [{"type": "flatten"}, {"type": "dense", "units": 9}, {"type": "sigmoid"},
+              {"type": "dense", "units": "num_classes"}]
+
+
+def test_every_engine_layer_type_has_an_onnx_form():
+    covered = {entry["type"] for entry in EVERY_LAYER + GLOBAL_POOL}
+    assert covered == set(LAYER_TYPES) == set(EXPORTERS)
+
+
+@pytest.mark.parametrize("spec,shape", [(EVERY_LAYER, (17, 15, 3)), (GLOBAL_POOL, (9, 9, 2)),
+                                        (DENSE_ONLY, (6, 5, 3))],
+                         ids=["every layer", "global pool", "dense only"])
+def test_every_layer_runs_in_onnx_runtime_as_in_the_engine(spec, shape):
+    trained = trained_from_spec(spec, shape, num_classes=4, seed=3)
+    images = np.random.default_rng(1).integers(0, 256, (200, *shape), dtype=np.uint8)
+    _, probabilities = run_onnx(build_onnx(trained).SerializeToString(), images)
+    expected = trained.predict_proba(images)
+    np.testing.assert_array_equal(probabilities.argmax(1), expected.argmax(1))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5, rtol=0)
+
+
+def _assert_same_model(original, back, images):
+    a, b = original.model.state_dict(), back.model.state_dict()
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key].dtype == b[key].dtype and a[key].tobytes() == b[key].tobytes(), key
+    np.testing.assert_array_equal(back.predict_proba(images), original.predict_proba(images))
+    assert back.normalizer == original.normalizer
+    assert back.class_names == original.class_names
+    assert back.input_shape == original.input_shape and back.kind == original.kind
+    kept = [_explicit(e) for e in original.model.spec if e["type"] != "dropout"]
+    assert [_explicit(e) for e in back.model.spec] == kept
+
+
+def _explicit(entry: dict) -> dict:
+    """A spec entry with conv padding as (before, after) pairs: padding 1 and "same" are the
+    same 3x3 convolution, and import cannot tell which one was written."""
+    if entry["type"] != "conv2d":
+        return entry
+    k, padding = entry["kernel_size"], entry["padding"]
+    pads = {"same": ((k - 1) // 2, k - 1 - (k - 1) // 2), "valid": (0, 0)}.get(
+        padding, (padding, padding))
+    return {**entry, "padding": pads}
+
+
+@pytest.mark.parametrize("spec,shape", [(EVERY_LAYER, (17, 15, 3)), (GLOBAL_POOL, (9, 9, 2)),
+                                        (DENSE_ONLY, (6, 5, 3))],
+                         ids=["every layer", "global pool", "dense only"])
+def test_round_trip_of_every_layer_is_exact(spec, shape, tmp_path):
+    trained = trained_from_spec(spec, shape, num_classes=4, seed=5)
+    path = export_onnx(trained, tmp_path / "model.onnx")
+    back = import_onnx(path)
+    images = np.random.default_rng(2).integers(0, 256, (50, *shape), dtype=np.uint8)
+    _assert_same_model(trained, back, images)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_round_trip_of_the_shipped_models_through_a_model_file(name, tmp_path):
+    trained = load_model(ASSETS / name)
+    back = import_onnx(export_onnx(trained, tmp_path / "model.onnx"))
+    reopened = load_model(save_model(back, tmp_path / "model.pkl"))
+    images = np.random.default_rng(3).integers(0, 256, (100, *trained.input_shape),
+                                               dtype=np.uint8)
+    _assert_same_model(trained, reopened, images)
+    meta = reopened.meta
+    assert meta["metrics"]["test_accuracy"] == trained.meta["metrics"]["test_accuracy"]
+    assert meta["training"] == trained.meta["training"]
+    assert meta["arch_name"] == trained.meta["arch_name"]
+
+
+def test_metadata_describes_the_model():
+    trained = load_model(ASSETS / "numtadb.pkl")
+    proto = build_onnx(trained)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["class_names"]) == trained.class_names  # Bengali numerals kept
+    assert json.loads(props["input_shape"]) == [28, 28, 1]
+    assert props["preprocessing"].startswith("digit style")
+    assert "divided by 255" in props["preprocessing"]
+    assert float(props["test_accuracy"]) == trained.meta["metrics"]["test_accuracy"]
+    assert json.loads(props["training"])["epochs"] == trained.meta["training"]["epochs"]
+    assert props["engine_version"] == trained.meta["engine_version"]
+    assert props["architecture"] == "digits-bn"
+    colour = {p.key: p.value for p in build_onnx(load_model(ASSETS / "cifar10.pkl")).metadata_props}
+    assert colour["preprocessing"].startswith("photo style")
