@@ -24,14 +24,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out or sys.stdout
     try:
-        from engine.onnx import OPSET, export_onnx
+        from engine.onnx import export_onnx, opset_for
     except ImportError:
         raise ValueError("ONNX export needs the onnx package (pip install onnx)") from None
     trained = load_model(args.model)
     path = export_onnx(trained, args.onnx)
     h, w, c = trained.input_shape
     size = path.stat().st_size / 1e6
-    out.write(f"wrote {path} (ONNX opset {OPSET}, {size:.2f} MB): image float32 "
-              f"[N, {h}, {w}, {c}] in 0..1 -> logits, probabilities over "
+    out.write(f"wrote {path} (ONNX opset {opset_for(trained.model)}, {size:.2f} MB): image "
+              f"float32 [N, {h}, {w}, {c}] in 0..1 -> logits, probabilities over "
               f"{trained.num_classes} classes\n")
     return 0

@@ -10,7 +10,7 @@ graph, or one exported from PyTorch in NCHW, back into an engine model. Errors a
 from __future__ import annotations
 
 from engine.onnx.errors import OnnxExportError, OnnxImportError
-from engine.onnx.export import OPSET, build_onnx, export_onnx
+from engine.onnx.export import OPSET, build_onnx, export_onnx, opset_for
 from engine.onnx.import_graph import import_onnx, read_onnx
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "build_onnx",
     "export_onnx",
     "import_onnx",
+    "opset_for",
     "read_onnx",
 ]

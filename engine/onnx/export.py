@@ -24,6 +24,8 @@ from engine.serialize import atomic_write_bytes
 from engine.trained_model import TrainedModel
 
 OPSET = 17
+# Gelu is an ONNX operator from opset 20; only networks with a GELU need that newer runtime.
+GELU_OPSET = 20
 INPUT, LOGITS, PROBABILITIES = "image", "logits", "probabilities"
 BATCH = "batch"
 
@@ -54,6 +56,7 @@ def model_metadata(trained: TrainedModel) -> OnnxMetadata:
         arch_name=str(_meta_value(trained, "arch_name") or trained.model.arch_name),
         dataset=str(dataset.get("name", "")) if isinstance(dataset, dict) else str(dataset),
         training=dict(training) if isinstance(training, dict) else {},
+        engine_spec=list(trained.model.spec),
     )
 
 
@@ -65,8 +68,13 @@ def normalisation_constants(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarr
     return (np.float32(1.0) / std).astype(np.float32), (-mean / std).astype(np.float32)
 
 
+def opset_for(model: Any) -> int:
+    """The ONNX opset a network's graph is written in: :data:`OPSET`, or 20 with a GELU."""
+    return GELU_OPSET if "gelu" in model.layer_types else OPSET
+
+
 def build_onnx(trained: TrainedModel) -> onnx.ModelProto:
-    """``trained`` as an ONNX model (opset :data:`OPSET`), checked with ``full_check``.
+    """``trained`` as an ONNX model (opset :func:`opset_for`), checked with ``full_check``.
 
     Raises OnnxExportError naming a layer that has no ONNX form.
     """
@@ -95,7 +103,7 @@ def build_onnx(trained: TrainedModel) -> onnx.ModelProto:
         doc_string=f"CNN Studio {meta.arch_name}: image float32 [N, {h}, {w}, {c}] in 0..1 "
                    f"-> logits, probabilities over {k} classes",
     )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset_for(model))],
                               producer_name="CNN Studio", producer_version=meta.engine_version,
                               doc_string=meta.preprocessing_words())
     helper.set_model_props(proto, meta.to_props())

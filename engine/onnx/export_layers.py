@@ -21,7 +21,7 @@ def _conv(g: GraphBuilder, layer: Layer, name: str) -> None:
     g.to_nchw(name)
     W = layer.params["W"]  # (kh, kw, C_in, C_out) -> ONNX (C_out, C_in, kh, kw)
     inputs = [g.constant(f"{name}.W", np.transpose(W, (3, 2, 0, 1)))]
-    if "b" in layer.params:
+    if layer.bias:  # a disabled bias is a frozen zero array: no input, as PyTorch writes it
         inputs.append(g.constant(f"{name}.b", layer.params["b"]))
     top, bottom, left, right = layer.pads
     g.node("Conv", inputs, name, kernel_shape=[int(W.shape[0]), int(W.shape[1])],
@@ -58,7 +58,7 @@ def _dense(g: GraphBuilder, layer: Layer, name: str) -> None:
         raise OnnxExportError(f"layer {name} (dense) takes an image; the engine needs a flatten "
                               "before it")
     inputs = [g.constant(f"{name}.W", layer.params["W"])]
-    if "b" in layer.params:
+    if layer.bias:
         inputs.append(g.constant(f"{name}.b", layer.params["b"]))
     g.node("Gemm", inputs, name)
 
@@ -77,6 +77,15 @@ def _activation(op: str) -> Callable[[GraphBuilder, Layer, str], None]:
     return convert
 
 
+def _gelu(g: GraphBuilder, layer: Layer, name: str) -> None:
+    # The engine's GELU is the tanh form; ONNX has it from opset 20 (export.opset_for).
+    g.node("Gelu", [], name, approximate="tanh")
+
+
+def _scale(g: GraphBuilder, layer: Layer, name: str) -> None:
+    g.node("Mul", [g.constant(f"{name}.factor", np.array(layer.factor, np.float32))], name)
+
+
 def _leaky_relu(g: GraphBuilder, layer: Layer, name: str) -> None:
     g.node("LeakyRelu", [], name, alpha=float_attribute(layer.alpha))
 
@@ -91,6 +100,8 @@ def _dropout(g: GraphBuilder, layer: Layer, name: str) -> None:
 
 EXPORTERS: dict[str, Callable[[GraphBuilder, Layer, str], None]] = {
     "conv2d": _conv,
+    # Patch whitening is a convolution with data-derived weights (k x k, stride 1, no padding).
+    "whiten": _conv,
     "maxpool2d": _pool("MaxPool"),
     "avgpool2d": _pool("AveragePool"),
     "global_avgpool2d": _global_avgpool,
@@ -101,6 +112,8 @@ EXPORTERS: dict[str, Callable[[GraphBuilder, Layer, str], None]] = {
     "sigmoid": _activation("Sigmoid"),
     "tanh": _activation("Tanh"),
     "leaky_relu": _leaky_relu,
+    "gelu": _gelu,
+    "scale": _scale,
     "softmax": _softmax,
     "dropout": _dropout,
 }

@@ -22,8 +22,9 @@ from engine.data.normalize import Normalizer
 from engine.onnx.errors import OnnxImportError
 from engine.onnx.export import normalisation_constants
 from engine.onnx.import_nodes import HANDLERS, attributes
-from engine.onnx.import_state import Activation, ImportState, text
-from engine.onnx.metadata import OnnxMetadata, read_metadata
+from engine.onnx.import_state import Activation, EngineLayer, ImportState, text
+from engine.onnx.metadata import OnnxMetadata, read_metadata, read_normalizer
+from engine.onnx.restore_spec import restore_spec
 from engine.trained_model import TrainedModel
 
 MIN_OPSET = 9
@@ -162,6 +163,9 @@ def _walk(proto: onnx.ModelProto, source: str) -> tuple[ImportState, tuple[int, 
     layout = _input_layout(graph, dims, props.get("input_layout", ""))
     shape = tuple(int(dims[layout.index(axis)]) for axis in "HWC")
     state = ImportState(source, opset, constants, image.name, Activation(layout, shape))
+    exported = read_normalizer(props, shape[2])
+    if exported:
+        state.expected_normalisation = normalisation_constants(exported["mean"], exported["std"])
     for index, node in enumerate(graph.node, start=1):
         state.index, state.node = index, node
         if node.op_type == "Constant":
@@ -214,11 +218,22 @@ def _trained_model(model, meta: OnnxMetadata, normalizer: Normalizer, source: st
     return TrainedModel(model, fields)
 
 
+def _build(layers: list[EngineLayer], arch_name: str, shape: tuple[int, int, int],
+           num_classes: int):
+    """The engine model of ``layers`` with their arrays; ValueError if they do not fit."""
+    from engine.spec import build_model
+
+    spec = {"name": arch_name, "layers": [layer.spec for layer in layers]}
+    model = build_model(spec, input_shape=shape, num_classes=num_classes, seed=0)
+    model.load_state_dict({f"{name}.{key}": np.asarray(values, np.float32)
+                           for name, layer in zip(model.layer_names, layers, strict=True)
+                           for key, values in layer.arrays.items()})
+    return model
+
+
 def import_onnx(path: str | os.PathLike) -> TrainedModel:
     """Read the ONNX file at ``path`` into an engine model; OnnxImportError naming the node (or
     the problem) when it cannot be."""
-    from engine.spec import build_model
-
     source = str(path)
     proto = read_onnx(path)
     state, shape = _walk(proto, source)
@@ -232,15 +247,12 @@ def import_onnx(path: str | os.PathLike) -> TrainedModel:
     num_classes = int(output[0])
     props = {text(p.key): text(p.value) for p in proto.metadata_props}
     meta = read_metadata(props, shape, num_classes)
-    arch_name = meta.arch_name
+    restored = restore_spec(layers, props.get("engine_spec"))
     try:
-        spec = {"name": arch_name, "layers": [layer.spec for layer in layers]}
-        model = build_model(spec, input_shape=shape, num_classes=num_classes, seed=0)
-        weights = {f"{name}.{key}": np.asarray(values, np.float32)
-                   for name, layer in zip(model.layer_names, layers, strict=True)
-                   for key, values in layer.arrays.items()}
-        model.load_state_dict(weights)
+        model = _build(restored or layers, meta.arch_name, shape, num_classes)
     except ValueError as exc:
-        raise OnnxImportError(f"{source}: the network does not rebuild in the engine: "
-                              f"{_first_line(exc)}") from None
+        if restored is None:
+            raise OnnxImportError(f"{source}: the network does not rebuild in the engine: "
+                                  f"{_first_line(exc)}") from None
+        model = _build(layers, meta.arch_name, shape, num_classes)  # the metadata was at fault
     return _trained_model(model, meta, _normalizer(state, meta), source)

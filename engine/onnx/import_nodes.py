@@ -80,14 +80,14 @@ def _conv(state: ImportState, attrs: dict) -> None:
     else:
         raise state.refuse(f"its padding (top {top}, bottom {bottom}, left {left}, right "
                            f"{right}) is neither even nor the engine's 'same'")
-    bias = state.constant(extra[1], "bias") if len(extra) > 1 and extra[1] else \
-        np.zeros(W.shape[0], np.float32)
+    has_bias = len(extra) > 1 and bool(extra[1])
+    bias = state.constant(extra[1], "bias") if has_bias else np.zeros(W.shape[0], np.float32)
     ho = output_size(h, kernel, stride, top, bottom)
     wo = output_size(w, kernel, stride, left, right)
     if ho < 1 or wo < 1:
         raise state.refuse(f"its {kernel}x{kernel} kernel is larger than the {h}x{w} input")
     spec = {"type": "conv2d", "filters": int(W.shape[0]), "kernel_size": kernel,
-            "stride": stride, "padding": padding}
+            "stride": stride, "padding": padding, "bias": has_bias}
     arrays = {"W": np.transpose(W, (2, 3, 1, 0)), "b": bias.reshape(-1)}
     state.emit(spec, arrays, takes_bias=True)
     state.advance(Activation(CHANNELS_FIRST, (ho, wo, int(W.shape[0]))))
@@ -161,7 +161,8 @@ def _dense(state: ImportState, W: np.ndarray, bias: np.ndarray | None) -> None:
     arrays = {"W": act.to_engine_order(W),
               "b": np.zeros(units, W.dtype) if bias is None else
               np.broadcast_to(bias.reshape(-1), (units,)).astype(W.dtype)}
-    state.emit({"type": "dense", "units": units}, arrays, takes_bias=True)
+    state.emit({"type": "dense", "units": units, "bias": bias is not None}, arrays,
+               takes_bias=True)
     state.advance(Activation("NF", (units,)))
 
 
@@ -188,7 +189,8 @@ def _matmul(state: ImportState, attrs: dict) -> None:
 
 def _affine(op: str) -> Callable[[ImportState, dict], None]:
     """Mul / Add / Sub / Div by a constant: the input's normalisation while no layer has been
-    found yet, or (Add) the bias of the conv / dense layer just before."""
+    found yet, else the bias of the conv / dense layer just before (Add) or a Scale layer
+    (Mul by one number)."""
 
     def handle(state: ImportState, attrs: dict) -> None:
         inputs = list(state.node.input)
@@ -196,21 +198,34 @@ def _affine(op: str) -> Callable[[ImportState, dict], None]:
             inputs.reverse()  # commutative: the running tensor may come second
         state.node = _with_inputs(state.node, inputs)
         extra = state.split_inputs()
-        values = state.channel_vector(state.constant(extra[0], "operand"))
+        operand = state.constant(extra[0], "operand")
+        if state.folding and state.normalisation_done():
+            state.folding = False
         if state.folding:
+            values = state.channel_vector(operand)
             if op == "Mul":
                 state.scale, state.shift = state.scale * values, state.shift * values
             elif op == "Div":
                 state.scale, state.shift = state.scale / values, state.shift / values
             else:
                 state.shift = state.shift + (values if op == "Add" else -values)
+            state.advance()
         elif op == "Add" and state.open_bias is not None:
-            bias = state.open_bias.arrays["b"]
-            state.open_bias.arrays["b"] = (bias + values.astype(bias.dtype)).astype(bias.dtype)
+            values = state.channel_vector(operand)
+            layer = state.open_bias
+            bias = layer.arrays["b"]
+            layer.arrays["b"] = (bias + values.astype(bias.dtype)).astype(bias.dtype)
+            layer.spec["bias"] = True
+            state.advance()
+        elif op in ("Mul", "Div") and operand.size == 1 and float(operand.reshape(-1)[0]) != 0:
+            factor = float(operand.reshape(-1)[0])
+            state.emit({"type": "scale",
+                        "factor": float_attribute(factor if op == "Mul" else 1.0 / factor)})
+            state.advance()
         else:
             raise state.refuse(f"a {op} by a constant inside the network has no engine layer "
-                               "(only the input's normalisation and a bias can be folded)")
-        state.advance()
+                               "(the input's normalisation, a bias and a Mul by one number "
+                               "can be imported)")
 
     return handle
 
@@ -233,6 +248,15 @@ def _activation(kind: str) -> Callable[[ImportState, dict], None]:
         state.advance()
 
     return handle
+
+
+def _gelu(state: ImportState, attrs: dict) -> None:
+    state.split_inputs()
+    if attrs.get("approximate", "none") != "tanh":
+        raise state.refuse("the engine's GELU is the tanh form; this is the erf form (up to "
+                           "4.7e-4 apart): export it with approximate='tanh'")
+    state.emit({"type": "gelu"})
+    state.advance()
 
 
 def _softmax(state: ImportState, attrs: dict) -> None:
@@ -314,6 +338,7 @@ HANDLERS: dict[str, Callable[[ImportState, dict], None]] = {
     "LeakyRelu": _activation("leaky_relu"),
     "Sigmoid": _activation("sigmoid"),
     "Tanh": _activation("tanh"),
+    "Gelu": _gelu,
     "Softmax": _softmax,
     "Flatten": _flatten,
     "Reshape": _reshape,

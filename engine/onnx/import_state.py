@@ -83,6 +83,9 @@ class ImportState:
         self.scale = np.ones(activation.engine_shape[-1])
         self.shift = np.zeros(activation.engine_shape[-1])
         self.folding = True
+        # (scale, shift) float32 of a CNN Studio export's normalisation, from its metadata:
+        # once folded, later affine nodes are layers (a Scale), not more normalisation.
+        self.expected_normalisation: tuple[np.ndarray, np.ndarray] | None = None
         # A conv/dense layer whose output is the running tensor and can absorb an Add as bias.
         self.open_bias: EngineLayer | None = None
         self.index = 0
@@ -135,6 +138,14 @@ class ImportState:
                               "channel")
         per_channel = np.broadcast_to(shaped.reshape(-1), (channels,)).copy()
         return act.to_engine_order(per_channel) if rank == 2 else per_channel
+
+    def normalisation_done(self) -> bool:
+        """Whether the folded affine already is the exporter's whole normalisation."""
+        if self.expected_normalisation is None:
+            return False
+        scale, shift = self.expected_normalisation
+        return bool(np.array_equal(self.scale.astype(np.float32), scale)
+                    and np.array_equal(self.shift.astype(np.float32), shift))
 
     # -- results ----------------------------------------------------------------------------
     def emit(self, spec: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,

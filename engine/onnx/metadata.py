@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.model_meta import KINDS
+
 # Words for each preprocessing kind (engine.data.preprocess); {size} is "HxW".
 _KIND_WORDS = {
     "digits": "digit style (as MNIST): grey, light ink on a dark background (a light background "
@@ -39,6 +41,8 @@ class OnnxMetadata:
     arch_name: str = "custom"
     dataset: str = ""
     training: dict[str, Any] = field(default_factory=dict)
+    # The engine's layer list (resolved spec dicts), for the settings only training needs.
+    engine_spec: list[dict[str, Any]] = field(default_factory=list)
 
     def preprocessing_words(self) -> str:
         h, w, c = self.input_shape
@@ -69,6 +73,8 @@ class OnnxMetadata:
             props["test_accuracy"] = repr(float(self.test_accuracy))
         if self.dataset:
             props["dataset"] = self.dataset
+        if self.engine_spec:
+            props["engine_spec"] = json.dumps(self.engine_spec)
         return props
 
 
@@ -91,6 +97,11 @@ def _valid_normalizer(value: Any, channels: int) -> dict[str, list[float]] | Non
     return {"mean": [float(x) for x in mean], "std": [float(x) for x in std]}
 
 
+def read_normalizer(props: dict[str, str], channels: int) -> dict[str, list[float]] | None:
+    """The exporter's per-channel normalisation ({"mean", "std"}), if the file has a valid one."""
+    return _valid_normalizer(_json(props, "normalization"), channels)
+
+
 def read_metadata(props: dict[str, str], input_shape: tuple[int, int, int],
                   num_classes: int) -> OnnxMetadata:
     """The metadata of an imported graph; anything absent or malformed gets its default
@@ -100,7 +111,7 @@ def read_metadata(props: dict[str, str], input_shape: tuple[int, int, int],
             and all(isinstance(n, str) for n in names)):
         names = [str(i) for i in range(num_classes)]
     kind = props.get("preprocessing_kind", "")
-    if kind not in _KIND_WORDS:
+    if kind not in KINDS:  # the kinds a model file knows
         kind = "digits" if input_shape[2] == 1 else "colour"
     try:
         accuracy: float | None = float(props["test_accuracy"])

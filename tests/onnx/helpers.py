@@ -38,7 +38,8 @@ def trained_from_spec(spec, input_shape: tuple[int, int, int], num_classes: int 
             n = layer.buffers["running_var"].size
             layer.buffers["running_mean"][...] = rng.uniform(-0.5, 0.5, n)
             layer.buffers["running_var"][...] = rng.uniform(0.5, 2.0, n)
-            layer.params["gamma"][...] = rng.uniform(0.5, 1.5, n)
+            if "gamma" not in layer.frozen:  # a fixed scale stays 1
+                layer.params["gamma"][...] = rng.uniform(0.5, 1.5, n)
             layer.params["beta"][...] = rng.uniform(-0.2, 0.2, n)
     channels = input_shape[2]
     normalizer = Normalizer(rng.uniform(0.3, 0.6, channels), rng.uniform(0.2, 0.3, channels))

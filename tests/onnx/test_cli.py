@@ -20,7 +20,8 @@ def test_export_then_import_on_the_command_line(tmp_path, capsys):
 
     assert run_cli(["import", str(onnx_path), "--out", str(model_path)]) == 0
     out = capsys.readouterr().out
-    assert "digits-bn: 422,090 parameters" in out
+    arch = load_model(ASSETS / "mnist.pkl").meta["arch_name"]
+    assert f"{arch}: 422,090 parameters" in out
     assert "classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in out and f"wrote {model_path}" in out
     original, back = load_model(ASSETS / "mnist.pkl"), load_model(model_path)
     images = np.random.default_rng(0).integers(0, 256, (20, 28, 28, 1), dtype=np.uint8)

@@ -31,8 +31,8 @@ def _model(nodes, inputs, output, initializers, opset: int = 17) -> onnx.ModelPr
 
 def pytorch_style_graph() -> onnx.ModelProto:
     """NCHW [N, 3, 12, 10]: Sub/Div normalisation, Conv+BN+Relu, MaxPool, a bias-less strided
-    Conv + Add, LeakyRelu, Reshape (N, -1) in C,H,W order, MatMul + Add, Sigmoid, Gemm with
-    transB, Softmax."""
+    Conv + Add, LeakyRelu, Reshape (N, -1) in C,H,W order, MatMul + Add, Sigmoid, a Mul by
+    one number, Gemm with transB, Softmax."""
     init = {
         "mean": np.array([0.4, 0.5, 0.3], np.float32).reshape(1, 3, 1, 1),
         "std": np.array([0.2, 0.25, 0.3], np.float32).reshape(1, 3, 1, 1),
@@ -41,7 +41,7 @@ def pytorch_style_graph() -> onnx.ModelProto:
         "bn.var": RNG.uniform(0.5, 2, 6).astype(np.float32),
         "c2.W": _weights(4, 6, 3, 3, scale=0.3), "c2.bias": _weights(1, 4, 1, 1),
         "fc1.W": _weights(36, 16, scale=0.3), "fc1.b": _weights(16),
-        "fc2.W": _weights(5, 16), "fc2.b": _weights(5),
+        "fc2.W": _weights(5, 16), "fc2.b": _weights(5), "half": np.array(0.5, np.float32),
     }
     nodes = [
         helper.make_node("Sub", ["x", "mean"], ["s"]),
@@ -61,7 +61,8 @@ def pytorch_style_graph() -> onnx.ModelProto:
         helper.make_node("MatMul", ["flat", "fc1.W"], ["mm"]),
         helper.make_node("Add", ["mm", "fc1.b"], ["fc1"]),
         helper.make_node("Sigmoid", ["fc1"], ["sg"]),
-        helper.make_node("Gemm", ["sg", "fc2.W", "fc2.b"], ["logits"], transB=1),
+        helper.make_node("Mul", ["sg", "half"], ["sgh"]),
+        helper.make_node("Gemm", ["sgh", "fc2.W", "fc2.b"], ["logits"], transB=1),
         helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
     ]
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 12, 10])
@@ -138,7 +139,8 @@ def test_pytorch_style_graph_becomes_these_engine_layers(tmp_path):
     trained = import_onnx(path)
     assert trained.input_shape == (12, 10, 3)
     assert trained.model.layer_types == ["conv2d", "batchnorm", "relu", "maxpool2d", "conv2d",
-                                         "leaky_relu", "flatten", "dense", "sigmoid", "dense"]
+                                         "leaky_relu", "flatten", "dense", "sigmoid", "scale",
+                                         "dense"]
     # the Sub/Div pair is the model's normalisation
     np.testing.assert_allclose(trained.normalizer.mean, [0.4, 0.5, 0.3], rtol=1e-6)
     np.testing.assert_allclose(trained.normalizer.std, [0.2, 0.25, 0.3], rtol=1e-6)

@@ -42,18 +42,32 @@ GLOBAL_POOL = [
     {"type": "global_avgpool2d"},
     {"type": "dense", "units": "num_classes"},
 ]
+# The CIFAR-10 recipe's layers (issue 17): patch whitening, GELU, a dirac-initialised conv
+# without bias, BatchNorm with a fixed scale, a dense layer without bias, a logit scale.
+AIRBENCH_LIKE = [
+    {"type": "whiten", "kernel_size": 2},
+    {"type": "gelu"},
+    {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "bias": False,
+     "init": "dirac"},
+    {"type": "maxpool2d", "pool_size": 2},
+    {"type": "batchnorm", "scale": False, "momentum": 0.6},
+    {"type": "gelu"},
+    {"type": "flatten"},
+    {"type": "dense", "units": "num_classes", "bias": False},
+    {"type": "scale", "factor": 1 / 9},
+]
 DENSE_ONLY = [{"type": "flatten"}, {"type": "dense", "units": 9}, {"type": "sigmoid"},
               {"type": "dense", "units": "num_classes"}]
 
 
 def test_every_engine_layer_type_has_an_onnx_form():
-    covered = {entry["type"] for entry in EVERY_LAYER + GLOBAL_POOL}
+    covered = {entry["type"] for entry in EVERY_LAYER + GLOBAL_POOL + AIRBENCH_LIKE}
     assert covered == set(LAYER_TYPES) == set(EXPORTERS)
 
 
 @pytest.mark.parametrize("spec,shape", [(EVERY_LAYER, (17, 15, 3)), (GLOBAL_POOL, (9, 9, 2)),
-                                        (DENSE_ONLY, (6, 5, 3))],
-                         ids=["every layer", "global pool", "dense only"])
+                                        (DENSE_ONLY, (6, 5, 3)), (AIRBENCH_LIKE, (12, 11, 3))],
+                         ids=["every layer", "global pool", "dense only", "airbench layers"])
 def test_every_layer_runs_in_onnx_runtime_as_in_the_engine(spec, shape):
     trained = trained_from_spec(spec, shape, num_classes=4, seed=3)
     images = np.random.default_rng(1).integers(0, 256, (200, *shape), dtype=np.uint8)
@@ -72,8 +86,9 @@ def _assert_same_model(original, back, images):
     assert back.normalizer == original.normalizer
     assert back.class_names == original.class_names
     assert back.input_shape == original.input_shape and back.kind == original.kind
-    kept = [_explicit(e) for e in original.model.spec if e["type"] != "dropout"]
-    assert [_explicit(e) for e in back.model.spec] == kept
+    # dropout, frozen flags, initialisers, momentum: back from the exporter's metadata
+    assert back.model.spec == original.model.spec
+    assert back.model.frozen_names() == original.model.frozen_names()
 
 
 def _explicit(entry: dict) -> dict:
@@ -88,8 +103,8 @@ def _explicit(entry: dict) -> dict:
 
 
 @pytest.mark.parametrize("spec,shape", [(EVERY_LAYER, (17, 15, 3)), (GLOBAL_POOL, (9, 9, 2)),
-                                        (DENSE_ONLY, (6, 5, 3))],
-                         ids=["every layer", "global pool", "dense only"])
+                                        (DENSE_ONLY, (6, 5, 3)), (AIRBENCH_LIKE, (12, 11, 3))],
+                         ids=["every layer", "global pool", "dense only", "airbench layers"])
 def test_round_trip_of_every_layer_is_exact(spec, shape, tmp_path):
     trained = trained_from_spec(spec, shape, num_classes=4, seed=5)
     path = export_onnx(trained, tmp_path / "model.onnx")
@@ -112,6 +127,43 @@ def test_round_trip_of_the_shipped_models_through_a_model_file(name, tmp_path):
     assert meta["arch_name"] == trained.meta["arch_name"]
 
 
+def test_without_the_engine_metadata_the_graph_alone_gives_the_same_computation(tmp_path):
+    """A graph stripped of its metadata (as another tool might save it) still imports to the
+    same parameters and predictions; only training settings such as dropout are gone."""
+    trained = trained_from_spec(EVERY_LAYER, (17, 15, 3), num_classes=4, seed=5)
+    proto = build_onnx(trained)
+    del proto.metadata_props[:]
+    path = tmp_path / "bare.onnx"
+    path.write_bytes(proto.SerializeToString())
+    back = import_onnx(path)
+    a, b = trained.model.state_dict(), back.model.state_dict()
+    assert sorted(a) == sorted(b) and all(a[k].tobytes() == b[k].tobytes() for k in a)
+    images = np.random.default_rng(4).integers(0, 256, (50, 17, 15, 3), dtype=np.uint8)
+    np.testing.assert_allclose(back.predict_proba(images), trained.predict_proba(images),
+                               rtol=0, atol=1e-6)  # normalisation rebuilt from the constants
+    kept = [e for e in trained.model.spec if e["type"] != "dropout"]
+    assert [_explicit({k: v for k, v in e.items() if k not in ("init", "frozen")})
+            for e in back.model.spec] == [
+        _explicit({k: v for k, v in e.items() if k not in ("init", "frozen")}) for e in kept]
+    assert back.class_names == ["0", "1", "2", "3"]
+
+
+def test_metadata_that_disagrees_with_the_graph_is_not_believed(tmp_path):
+    trained = trained_from_spec(AIRBENCH_LIKE, (12, 11, 3), num_classes=4, seed=5)
+    proto = build_onnx(trained)
+    props = {p.key: p for p in proto.metadata_props}
+    spec = json.loads(props["engine_spec"].value)
+    spec[-1]["factor"] = 0.5  # the graph multiplies by 1/9
+    props["engine_spec"].value = json.dumps(spec)
+    path = tmp_path / "tampered.onnx"
+    path.write_bytes(proto.SerializeToString())
+    back = import_onnx(path)
+    assert back.model.layer_types[0] == "conv2d"  # the graph's own reading: a plain conv
+    assert back.model.spec[-1]["factor"] == pytest.approx(1 / 9)
+    images = np.random.default_rng(6).integers(0, 256, (50, 12, 11, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(back.predict_proba(images), trained.predict_proba(images))
+
+
 def test_metadata_describes_the_model():
     trained = load_model(ASSETS / "numtadb.pkl")
     proto = build_onnx(trained)
@@ -123,6 +175,6 @@ def test_metadata_describes_the_model():
     assert float(props["test_accuracy"]) == trained.meta["metrics"]["test_accuracy"]
     assert json.loads(props["training"])["epochs"] == trained.meta["training"]["epochs"]
     assert props["engine_version"] == trained.meta["engine_version"]
-    assert props["architecture"] == "digits-bn"
+    assert props["architecture"] == trained.meta["arch_name"]
     colour = {p.key: p.value for p in build_onnx(load_model(ASSETS / "cifar10.pkl")).metadata_props}
     assert colour["preprocessing"].startswith("photo style")
