@@ -34,9 +34,23 @@ GLOBAL_SPEC = [
     {"type": "global_avgpool2d"},
     {"type": "dense", "units": "num_classes"},
 ]
+# The airbench pieces: patch whitening, GELU, convolutions and dense without bias, BatchNorm
+# without a learned scale, a fixed scale: 10x10x3 -> 3 classes.
+AIRBENCH_SPEC = [
+    {"type": "whiten", "kernel_size": 2},
+    {"type": "gelu"},
+    {"type": "conv2d", "filters": 6, "kernel_size": 3, "padding": "same", "bias": False},
+    {"type": "batchnorm", "scale": False},
+    {"type": "gelu"},
+    {"type": "maxpool2d", "pool_size": 3},
+    {"type": "flatten"},
+    {"type": "dense", "units": "num_classes", "bias": False},
+    {"type": "scale", "factor": 0.5},
+]
 NETS = {
     "pooled": (POOLED_SPEC, (12, 12, 2), 4),
     "global": (GLOBAL_SPEC, (9, 9, 3), 3),
+    "airbench": (AIRBENCH_SPEC, (10, 10, 3), 3),
 }
 
 
@@ -46,11 +60,14 @@ def float64_net(name: str, seed: int = 0) -> Sequential:
     model = build_model(spec, shape, classes, seed=seed).astype(np.float64)
     rng = np.random.default_rng(seed + 100)
     for layer in model.layers:
+        if hasattr(layer, "fit"):  # patch whitening: fitted to some images, as in training
+            layer.fit(rng.normal(0, 1, (8, *shape)))
         if "running_var" in layer.buffers:
             n = layer.buffers["running_var"].shape
             layer.buffers["running_mean"][...] = rng.normal(0, 0.3, n)
             layer.buffers["running_var"][...] = rng.uniform(0.5, 2.0, n)
-            layer.params["gamma"][...] = rng.uniform(0.5, 1.5, n)
+            if "gamma" in layer.params:
+                layer.params["gamma"][...] = rng.uniform(0.5, 1.5, n)
             layer.params["beta"][...] = rng.normal(0, 0.3, n)
     return model
 

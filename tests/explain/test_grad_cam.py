@@ -27,6 +27,9 @@ def reference_cam(model, x: np.ndarray, index: int, class_index: int) -> np.ndar
     ("pooled", "avgpool1", 3),
     ("global", None, None),
     ("global", "relu1", 0),
+    ("airbench", None, 1),
+    ("airbench", "whiten1", None),
+    ("airbench", "gelu2", 2),
 ])
 def test_grad_cam_equals_centred_difference_reference(net, layer, class_index):
     model = float64_net(net)

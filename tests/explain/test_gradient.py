@@ -10,7 +10,7 @@ from engine.explain.gradient import SMOOTHGRAD_NOISE
 from tests.explain.nets import centred_gradient, float64_net, image_for, logits_from
 
 
-@pytest.mark.parametrize("net", ["pooled", "global"])
+@pytest.mark.parametrize("net", ["pooled", "global", "airbench"])
 @pytest.mark.parametrize("class_index", [None, 0, 2])
 def test_input_gradient_equals_centred_differences(net, class_index):
     model = float64_net(net)

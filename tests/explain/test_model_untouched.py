@@ -10,9 +10,12 @@ import pytest
 
 from engine.explain import ShadowNetwork, grad_cam, gradient_saliency, occlusion
 from engine.spec import build_model, list_presets
+from tests.explain.nets import NETS, float64_net
 
 
 def preset_model(name: str):
+    if name in NETS:  # every layer type, the airbench pieces included
+        return float64_net(name).astype(np.float32)
     for shape in ((28, 28, 1), (32, 32, 3)):
         try:
             return build_model(name, shape, 10, seed=0)
@@ -31,13 +34,14 @@ def training_step_grads(model, x, dlogits_seed: int) -> dict[str, np.ndarray]:
 def explain_all(model, image: np.ndarray) -> None:
     network = ShadowNetwork(model)
     grad_cam(model, image)
-    grad_cam(network, image, class_index=3)
+    grad_cam(network, image, class_index=model.num_classes - 1)
     gradient_saliency(network, image, smooth=3)
     size = model.input_shape[0]
     occlusion(network, image, patch=size // 2, stride=size // 2)
+    grad_cam(network, image, layer=0)
 
 
-@pytest.mark.parametrize("preset", list_presets())
+@pytest.mark.parametrize("preset", [*list_presets(), *NETS])
 def test_explaining_mid_training_step_changes_nothing(preset):
     model = preset_model(preset)
     rng = np.random.default_rng(0)

@@ -34,6 +34,7 @@ def loop_occlusion(model, x, c, patch, stride, fill):
     ("pooled", 5, 3, None, 1, 7),  # 12 = 0, 3, 6 and a last patch flush at 7
     ("pooled", 12, 1, -1.0, 2, 64),
     ("global", 2, 1, 0.5, 0, 10),
+    ("airbench", 4, 3, None, 2, 5),
 ])
 def test_occlusion_equals_plain_loop(net, patch, stride, fill, class_index, batch):
     model = float64_net(net)
