@@ -3,7 +3,9 @@
 The graph: input ``image`` float32 (N, H, W, C) with pixel values in 0..1 (what the canvas
 and ``predict`` produce, divided by 255) -> the model's per-channel normalisation (Mul, Add)
 -> the layers (engine/onnx/export_layers.py) -> output ``logits`` (N, K) and, through a
-Softmax, ``probabilities`` (N, K). N is dynamic. Metadata: engine/onnx/metadata.py.
+Softmax, ``probabilities`` (N, K). N is dynamic. A model that predicts with test-time
+augmentation has it in the graph too (engine/onnx/tta_graph.py). Metadata:
+engine/onnx/metadata.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from engine.onnx.errors import OnnxExportError
 from engine.onnx.export_layers import export_layer
 from engine.onnx.graph_builder import NHWC, GraphBuilder
 from engine.onnx.metadata import OnnxMetadata
+from engine.onnx.tta_graph import add_average, add_views
 from engine.serialize import atomic_write_bytes
 from engine.trained_model import TrainedModel
 
@@ -57,6 +60,7 @@ def model_metadata(trained: TrainedModel) -> OnnxMetadata:
         dataset=str(dataset.get("name", "")) if isinstance(dataset, dict) else str(dataset),
         training=dict(training) if isinstance(training, dict) else {},
         engine_spec=list(trained.model.spec),
+        tta=trained.tta,
     )
 
 
@@ -85,11 +89,15 @@ def build_onnx(trained: TrainedModel) -> onnx.ModelProto:
     scale, shift = normalisation_constants(trained.normalizer.mean, trained.normalizer.std)
     g.node("Mul", [g.constant("normalize.scale", scale)], "normalize.scaled")
     g.node("Add", [g.constant("normalize.shift", shift)], "normalized")
+    if trained.tta != "none":
+        weights = add_views(g, trained.tta, h, w)
     for index, (kind, layer, name) in enumerate(
             zip(model.layer_types, model.layers, model.layer_names, strict=True), start=1):
         export_layer(g, index, kind, layer, name)
     if g.layout != "flat":
         raise OnnxExportError("the network does not end with a flat (N, classes) output")
+    if trained.tta != "none":
+        add_average(g, weights, int(model.num_classes))
     g.rename_output(LOGITS)
     g.nodes.append(helper.make_node("Softmax", [LOGITS], [PROBABILITIES], name="softmax",
                                     axis=1))

@@ -61,6 +61,13 @@ class GraphBuilder:
             self.layout = layout
         return output
 
+    def side_node(self, op: str, inputs: list[str], name: str, **attributes) -> str:
+        """Append ``op`` on ``inputs`` without touching the running tensor; returns its output
+        (for the few places a graph fans out, such as test-time augmentation's views)."""
+        output = self.unique(name)
+        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
+        return output
+
     def to_nchw(self, name: str) -> None:
         """Make the running image NCHW (for Conv, pools, BatchNormalization)."""
         if self.layout == NHWC:

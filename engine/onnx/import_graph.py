@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto, numpy_helper
 
 from engine.data.normalize import Normalizer
+from engine.onnx import tta_graph
 from engine.onnx.errors import OnnxImportError
 from engine.onnx.export import normalisation_constants
 from engine.onnx.import_nodes import HANDLERS, attributes
@@ -26,6 +27,7 @@ from engine.onnx.import_state import Activation, EngineLayer, ImportState, text
 from engine.onnx.metadata import OnnxMetadata, read_metadata, read_normalizer
 from engine.onnx.restore_spec import restore_spec
 from engine.trained_model import TrainedModel
+from engine.tta import TTA_MODES
 
 MIN_OPSET = 9
 # Ops that say the tensor they take has channels on axis 1: they fix the input's layout.
@@ -154,6 +156,26 @@ def _opset(proto: onnx.ModelProto, source: str) -> int:
     return opset
 
 
+def _skip_tta(state: ImportState, nodes: list, i: int, mode: str,
+              shape: tuple[int, int, int]) -> int:
+    """Step over the exporter's test-time augmentation nodes (views before the first layer,
+    their average after the last); how many nodes that was."""
+    if state.tta_weights is None:
+        found = tta_graph.match_views(nodes, i, state.tensor, mode, shape[0], shape[1],
+                                      state.constants)
+        if found is None or state.activation.layout != "NHWC" or not state.folding:
+            raise state.refuse("unrecognised test-time augmentation nodes")
+        count, state.tensor, state.tta_weights = found
+        return count
+    found = tta_graph.match_average(nodes, i, state.tensor, state.tta_weights,
+                                    state.activation.engine_shape[0], state.constants)
+    if found is None or not state.activation.is_features:
+        raise state.refuse("unrecognised test-time augmentation nodes")
+    count, state.tensor = found
+    state.tta = mode
+    return count
+
+
 def _walk(proto: onnx.ModelProto, source: str) -> tuple[ImportState, tuple[int, int, int]]:
     graph = proto.graph
     opset = _opset(proto, source)
@@ -166,16 +188,24 @@ def _walk(proto: onnx.ModelProto, source: str) -> tuple[ImportState, tuple[int, 
     exported = read_normalizer(props, shape[2])
     if exported:
         state.expected_normalisation = normalisation_constants(exported["mean"], exported["std"])
-    for index, node in enumerate(graph.node, start=1):
-        state.index, state.node = index, node
+    nodes = list(graph.node)
+    tta = props.get("test_time_augmentation", "none")
+    i = 0
+    while i < len(nodes):
+        node = nodes[i]
+        state.index, state.node = i + 1, node
+        if text(node.name).startswith(tta_graph.PREFIX) and tta in TTA_MODES[1:]:
+            i += _skip_tta(state, nodes, i, tta, shape)
+            continue
         if node.op_type == "Constant":
             _constant_node(state)
-            continue
-        handler = HANDLERS.get(node.op_type)
-        if handler is None:
-            raise state.refuse(f"the engine has no {text(node.op_type)} layer (it imports "
-                               f"{', '.join(HANDLERS)})")
-        handler(state, attributes(node))
+        else:
+            handler = HANDLERS.get(node.op_type)
+            if handler is None:
+                raise state.refuse(f"the engine has no {text(node.op_type)} layer (it imports "
+                                   f"{', '.join(HANDLERS)})")
+            handler(state, attributes(node))
+        i += 1
     state.node = None
     if state.tensor not in {o.name for o in graph.output}:
         raise OnnxImportError(f"{source}: the chain of layers ends in {state.tensor!r}, which is "
@@ -197,8 +227,8 @@ def _normalizer(state: ImportState, meta: OnnxMetadata) -> Normalizer:
     return Normalizer(-state.shift / state.scale, 1.0 / state.scale)
 
 
-def _trained_model(model, meta: OnnxMetadata, normalizer: Normalizer, source: str
-                   ) -> TrainedModel:
+def _trained_model(model, meta: OnnxMetadata, normalizer: Normalizer, source: str,
+                   tta: str) -> TrainedModel:
     import engine
     from engine.training.run import DIGIT_SETTINGS
 
@@ -213,6 +243,7 @@ def _trained_model(model, meta: OnnxMetadata, normalizer: Normalizer, source: st
         "metrics": {} if meta.test_accuracy is None else {"test_accuracy": meta.test_accuracy},
         "engine_version": meta.engine_version or engine.__version__,
         "imported_from": source,
+        "tta": tta,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return TrainedModel(model, fields)
@@ -255,4 +286,4 @@ def import_onnx(path: str | os.PathLike) -> TrainedModel:
             raise OnnxImportError(f"{source}: the network does not rebuild in the engine: "
                                   f"{_first_line(exc)}") from None
         model = _build(layers, meta.arch_name, shape, num_classes)  # the metadata was at fault
-    return _trained_model(model, meta, _normalizer(state, meta), source)
+    return _trained_model(model, meta, _normalizer(state, meta), source, state.tta)

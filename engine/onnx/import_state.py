@@ -90,6 +90,10 @@ class ImportState:
         self.open_bias: EngineLayer | None = None
         self.index = 0
         self.node: NodeProto | None = None
+        # Test-time augmentation found in the graph: the views' weights once its views are
+        # stepped over, the mode once their average is too (engine/onnx/tta_graph.py).
+        self.tta_weights: np.ndarray | None = None
+        self.tta = "none"
 
     # -- messages ---------------------------------------------------------------------------
     def refuse(self, reason: str) -> OnnxImportError:

@@ -43,6 +43,8 @@ class OnnxMetadata:
     training: dict[str, Any] = field(default_factory=dict)
     # The engine's layer list (resolved spec dicts), for the settings only training needs.
     engine_spec: list[dict[str, Any]] = field(default_factory=list)
+    # engine.tta mode the graph averages its views with ("none": the image alone).
+    tta: str = "none"
 
     def preprocessing_words(self) -> str:
         h, w, c = self.input_shape
@@ -52,8 +54,10 @@ class OnnxMetadata:
             mean = ", ".join(f"{v:.4f}" for v in self.normalizer["mean"])
             std = ", ".join(f"{v:.4f}" for v in self.normalizer["std"])
             norm = f"; the graph then normalises per channel itself (mean {mean}, std {std})"
+        tta = "" if self.tta == "none" else (
+            f"; the graph averages the logits over test-time views ({self.tta})")
         return (f"{words}; fed as float32 [N, {h}, {w}, {c}] (NHWC) with pixel values divided "
-                f"by 255 (0..1){norm}")
+                f"by 255 (0..1){norm}{tta}")
 
     def to_props(self) -> dict[str, str]:
         """The ``metadata_props`` entries, all strings."""
@@ -75,6 +79,8 @@ class OnnxMetadata:
             props["dataset"] = self.dataset
         if self.engine_spec:
             props["engine_spec"] = json.dumps(self.engine_spec)
+        if self.tta != "none":
+            props["test_time_augmentation"] = self.tta
         return props
 
 
@@ -128,5 +134,6 @@ def read_metadata(props: dict[str, str], input_shape: tuple[int, int, int],
         arch_name=props.get("architecture", "") or "imported",
         dataset=props.get("dataset", ""),
         training=training if isinstance(training, dict) else {},
+        tta=props.get("test_time_augmentation", "none"),
     )
 

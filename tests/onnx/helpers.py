@@ -14,8 +14,8 @@ from engine.data.paths import default_cache_dir
 from engine.trained_model import TrainedModel
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-# shipped model file -> the dataset it was trained on
-SHIPPED = {"mnist.pkl": "mnist", "cifar10.pkl": "cifar10", "numtadb.pkl": "numtadb"}
+# every shipped model file (a model added to assets/ is tested without a change here)
+SHIPPED = sorted(path.name for path in ASSETS.glob("*.pkl"))
 # Captured at import, before any fixture points the per-user folders elsewhere.
 REAL_CACHE_DIR = default_cache_dir()
 COUNT = 1000
@@ -27,8 +27,14 @@ def preset_input(name: str) -> tuple[tuple[int, int, int], str]:
     return ((32, 32, 3), "cifar10") if dataset == "cifar10" else ((28, 28, 1), dataset)
 
 
+def dataset_of(trained: TrainedModel) -> str:
+    """The dataset a model was trained on, from its metadata (for the real test images)."""
+    name = trained.meta.dataset.get("name") or trained.meta.training.get("dataset")
+    return str(name or ("cifar10" if trained.input_shape[2] == 3 else "mnist"))
+
+
 def trained_from_spec(spec, input_shape: tuple[int, int, int], num_classes: int = 10,
-                      seed: int = 0, kind: str = "colour") -> TrainedModel:
+                      seed: int = 0, kind: str = "colour", tta: str = "none") -> TrainedModel:
     """A model with seeded random weights, random BatchNorm statistics (so inference-form
     batch norm is tested, not an identity) and a non-trivial normalisation."""
     model = engine.build_model(spec, input_shape, num_classes, seed=seed)
@@ -50,6 +56,7 @@ def trained_from_spec(spec, input_shape: tuple[int, int, int], num_classes: int 
         "preprocessing": {"normalizer": normalizer.to_dict(), "kind": kind, "digit": None},
         "metrics": {"test_accuracy": 0.125},
         "training": {"epochs": 3, "lr": 0.05, "optimizer": "sgd"},
+        "tta": tta,
     })
 
 

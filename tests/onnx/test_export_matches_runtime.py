@@ -14,6 +14,7 @@ from tests.onnx.helpers import (
     ASSETS,
     COUNT,
     SHIPPED,
+    dataset_of,
     preset_input,
     run_onnx,
     test_images,
@@ -24,7 +25,7 @@ pytest.importorskip("onnxruntime")
 
 
 def _models():
-    for name in sorted(SHIPPED):
+    for name in SHIPPED:
         yield pytest.param(("asset", name), id=f"assets/{name}")
     for name in engine.list_presets():
         yield pytest.param(("preset", name), id=f"preset {name}")
@@ -35,7 +36,7 @@ def case(request):
     source, name = request.param
     if source == "asset":
         trained = load_model(ASSETS / name)
-        dataset = SHIPPED[name]
+        dataset = dataset_of(trained)
     else:
         shape, dataset = preset_input(name)
         trained = trained_from_spec(name, shape, seed=1)
