@@ -53,6 +53,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from engine.data.images import read_image
     from engine.data.preprocess import image_to_input
     from engine.explain import (
+        OodCalibrationError,
         encode_png,
         explain,
         familiarity_scores,
@@ -86,7 +87,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     where = f" at layer {result.layer}" if result.layer else ""
     out.write(f"predicted {names[predicted]} ({result.probabilities[predicted]:.1%}); "
               f"explained {names[result.class_index]} with {result.method}{where}\n")
-    calibration = read_ood_calibration(trained.meta)
+    try:
+        calibration = read_ood_calibration(trained.meta)
+    except OodCalibrationError as exc:
+        # An optional field: the map is still worth having without the verdict.
+        out.write(f"note: {exc}; no verdict on whether the image is like the training data\n")
+        calibration = None
     if calibration is not None:
         score = float(familiarity_scores(trained.model, x[None], calibration.score)[0])
         verdict = ("UNLIKE the training data: this does not look like anything the model knows"

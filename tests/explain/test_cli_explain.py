@@ -90,6 +90,31 @@ def test_the_familiarity_verdict_is_printed_when_the_model_is_calibrated(seven, 
         assert line.startswith("familiarity ") and verdict in line
 
 
+def test_a_damaged_calibration_still_gives_the_map(seven, tmp_path, capsys):
+    trained = load_model(MNIST_MODEL)
+    trained.meta["ood"] = {"score": "energy", "threshold": "high"}
+    model = save_model(trained, tmp_path / "damaged.pkl")
+    png = tmp_path / "d.png"
+    assert run_cli(["explain", str(model), str(seven), "--out", str(png)]) == 0
+    printed = capsys.readouterr().out
+    assert "note: the model file's out-of-distribution calibration is damaged; no verdict" in (
+        printed)
+    assert png.is_file()
+
+
+def test_a_colour_model_explains_a_photo(tmp_path, capsys):
+    photo = tmp_path / "photo.jpg"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3)).astype(np.uint8)).save(photo)
+    npy = tmp_path / "p.npy"
+    assert run_cli(["explain", str(ROOT / "assets" / "cifar10.pkl"), str(photo), "--method",
+                    "gradient", "--class", "ship", "--out", str(tmp_path / "p.png"),
+                    "--npy", str(npy)]) == 0
+    assert "explained ship with gradient" in capsys.readouterr().out
+    assert np.load(npy).shape == (32, 32)
+    assert np.asarray(Image.open(tmp_path / "p.png")).shape == (256, 256, 3)
+
+
 @pytest.mark.parametrize("args, message", [
     (["{model}", "{missing}"], "cannot read file"),
     (["{model}", "{text}"], "not a readable image"),
