@@ -1,16 +1,49 @@
-"""Sequential model: a named list of layers with forward, backward, parameters and state."""
+"""Sequential model: a named list of layers with forward, backward, parameters and state.
+
+The model runs layer by layer. A fast path may register a :class:`RunPlanner`
+(:func:`set_run_planner`; ``engine.fast`` does, see ``engine.fast.install``) that finds runs
+of layers it executes as one step in training; this module does not import it.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from engine.fast import fused
 from engine.layers.activations import softmax
 from engine.layers.base import Layer
+
+
+class FusedRun(Protocol):
+    """``size`` consecutive layers executed as one step in training. ``times``: seconds of
+    the last forward or backward per layer of the run (the phase that does its work)."""
+
+    size: int
+    times: tuple[float, ...]
+
+    def applies(self, x: np.ndarray, training: bool) -> bool: ...
+    def forward(self, x: np.ndarray) -> np.ndarray: ...
+    def backward(self, dout: np.ndarray) -> np.ndarray | None: ...
+
+
+class RunPlanner(Protocol):
+    """Finds a network's fused runs (by index of their first layer) and says whether
+    fused execution is on for the process."""
+
+    def find_runs(self, layers: list[Layer]) -> dict[int, FusedRun]: ...
+    def enabled(self) -> bool: ...
+
+
+_planner: RunPlanner | None = None
+
+
+def set_run_planner(planner: RunPlanner | None) -> None:
+    """Use ``planner`` for models built from now on; None runs every model layer by layer."""
+    global _planner
+    _planner = planner
 
 
 class Sequential:
@@ -51,12 +84,16 @@ class Sequential:
         self.output_shapes = [tuple(s) for s in output_shapes]
         self.timings: dict[str, dict[str, float]] = {}
         self.reset_timings()
-        # Conv/BN/ReLU/max-pool runs executed fused in training (engine.fast.fused); False turns
-        # it off for this model. Each layer of a run is timed with the fused phase that does
-        # its work (see the runs' ``times`` in engine.fast.fused).
+        # Runs of layers executed fused in training, by index of their first layer (found by
+        # the registered planner); False turns it off for this model. Each layer of a run is
+        # timed with the fused phase that does its work (the runs' ``times``).
         self.fusion = True
-        self._fused_runs = fused.find_runs(self.layers)
-        self._fused_done: list[int] = []
+        self._planner = _planner
+        self.fused_runs: dict[int, FusedRun] = (
+            _planner.find_runs(self.layers) if _planner is not None else {}
+        )
+        # The runs the last forward executed fused (their first layers' indices).
+        self.fused_done: list[int] = []
 
     # -- computation ---------------------------------------------------------------------
     @property
@@ -75,8 +112,9 @@ class Sequential:
             )
         clock = time.perf_counter
         timings = self.timings
-        runs = self._fused_runs if self.fusion and fused.get_fusion() else {}
-        done = self._fused_done = []
+        fusing = self.fusion and self._planner is not None and self._planner.enabled()
+        runs = self.fused_runs if fusing else {}
+        done = self.fused_done = []
         names, layers = self.layer_names, self.layers
         i = 0
         while i < len(layers):
@@ -106,15 +144,15 @@ class Sequential:
         clock = time.perf_counter
         timings = self.timings
         # Runs the last forward executed fused, by index of their last layer.
-        fused_ends = {i + self._fused_runs[i].size - 1: i for i in self._fused_done}
-        self._fused_done = []
+        fused_ends = {i + self.fused_runs[i].size - 1: i for i in self.fused_done}
+        self.fused_done = []
         d = dlogits
         i = len(self.layers) - 1
         while i >= 0:
             start = clock()
             head = fused_ends.get(i)
             if head is not None:
-                run = self._fused_runs[head]
+                run = self.fused_runs[head]
                 d = run.backward(d)
                 for name, seconds in zip(self.layer_names[head : i + 1], run.times, strict=True):
                     timings[name]["backward"] += seconds

@@ -190,6 +190,19 @@ def split_range(n: int, parts: int) -> list[tuple[int, int]]:
     return [(bounds[k], bounds[k + 1]) for k in range(parts) if bounds[k] < bounds[k + 1]]
 
 
+def fixed_chunks(n: int, per_item_bytes: int, target_bytes: int) -> list[tuple[int, int]]:
+    """Fixed (start, stop) chunks of ``range(n)``, independent of the thread count, of about
+    ``target_bytes`` of work arrays each (``per_item_bytes`` per item).
+
+    Their number is rounded up to a multiple of 6 so that 1, 2 or 3 threads get equal shares;
+    results summed over chunks in chunk order are then the same for any thread count.
+    """
+    count = -(-n // max(1, target_bytes // max(per_item_bytes, 1)))
+    if count > 1:
+        count = min(n, -(-count // 6) * 6)
+    return split_range(n, count)
+
+
 def over_batch(part: Callable[[int, int], Any], x: Any) -> None:
     """Run ``part(i0, i1)`` over contiguous shares of the batch (first axis) of the array
     ``x``, one per engine thread when ``x`` is large enough to pay for the hand-off."""

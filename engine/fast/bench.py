@@ -171,7 +171,7 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
         shape_text = "x".join(map(str, shape))
         print(f"{lname:<10} {shape_text:>14} {f_ms:>11.2f} {b_ms:>12.2f}", file=out)
     print(f"{'total':<10} {'':>14} {total_f:>11.2f} {total_b:>12.2f}", file=out)
-    for i, run in sorted(model._fused_runs.items()):
+    for i, run in sorted(model.fused_runs.items()):
         names = model.layer_names[i : i + run.size]
         print(f"fused in training ({type(run).__name__}): {', '.join(names)}; each layer is "
               "timed with the fused phase that does its work", file=out)

@@ -13,17 +13,18 @@ with no dx wanted and the Gram matrix at hand, the conv's weight gradient straig
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 
 from engine import threads
-from engine.fast import conv_bn_folded as folded
+from engine.fast.bn_from_gram import stats_from_gram, weight_grad_from_gram, weights64
+from engine.fast.conv_bn_folded import FoldedConvBNPool
 from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
 from engine.layers.norm import BatchNorm
 from engine.layers.pool import MaxPool2D
+from engine.layers.workspace import Workspace
 
 # Values per chunk (about 1 MB of float32): a chunk's passes run in a core's L2 cache.
 _CHUNK_VALUES = 262144
@@ -63,70 +64,21 @@ class ConvBNReLUPool:
         # ReLU on the pooled values; the normalise-and-pool pass (forward) or the scatter
         # to the window winners with BatchNorm's reductions (backward).
         self.times = (0.0, 0.0, 0.0, 0.0)
-        self._scratch: dict[tuple, np.ndarray] = {}
+        self.workspace = Workspace()
+        self._folded = FoldedConvBNPool(conv, bn)
 
     def applies(self, x: np.ndarray, training: bool) -> bool:
         """Whether this input is done fused (training, a 2x2 pool covering the conv output)."""
         if not training or x.ndim != 4 or len(x) == 0:
             return False
-        ho, wo = self.conv._out_hw(x.shape[1], x.shape[2])
+        ho, wo = self.conv.output_hw(x.shape[1], x.shape[2])
         return ho % 2 == 0 and wo % 2 == 0
-
-    def _buf(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        size = math.prod(shape)  # not np.prod: ~5 us on a tuple, called per chunk
-        buf = self._scratch.get(key)
-        if buf is None or buf.dtype != dtype or buf.size < size:
-            buf = self._scratch[key] = np.empty(size, dtype)
-        return buf[:size].reshape(shape)
-
-    def _ones(self, rows: int, dtype: np.dtype) -> np.ndarray:
-        ones = self._scratch.get(("ones",))
-        if ones is None or ones.dtype != dtype or len(ones) < rows:
-            ones = self._scratch[("ones",)] = np.ones(rows, dtype)
-        return ones[:rows]
-
-    def _weights64(self, shift: np.ndarray | None = None) -> np.ndarray:
-        """The conv's [W; b] as (K + 1, C_out) float64; for columns shifted by ``shift`` (K,)
-        (cols - shift), the bias row takes b + shift @ W, so the product is unchanged."""
-        conv = self.conv
-        W = conv.params["W"].reshape(-1, conv.out_channels)
-        Wb = np.concatenate([W, conv.params["b"][None]]).astype(np.float64)
-        if shift is not None:
-            Wb[-1] += shift @ Wb[:-1]
-        return Wb
 
     def _set_bn_grads(self, dgamma: np.ndarray, dbeta: np.ndarray) -> None:
         self.bn.grads["gamma"][...] = dgamma
         self.bn.grads["beta"][...] = dbeta
 
-    def _weight_grad_from_gram(self, P, gram, mean, inv_std, dgamma, dbeta, m,
-                               shift=None) -> None:
-        """The conv's grads W, b = [dW; db] from P = cols.T @ dz and G = cols.T @ cols (of
-        the columns shifted by ``shift``, if given: then dW = dW' + shift * db)."""
-        conv, bn = self.conv, self.bn
-        W = conv.params["W"]
-        Wb = self._weights64(shift)
-        colsum = gram[:, -1]
-        centred_cols = gram @ Wb - np.outer(colsum, mean)
-        inv = inv_std.astype(np.float64)
-        scale = bn.params["gamma"].astype(np.float64) * inv
-        coef = scale * inv * dgamma / m
-        const = scale * dbeta / m
-        dWb = scale * P - coef * centred_cols - np.outer(colsum, const)
-        if shift is not None:
-            dWb[:-1] += np.outer(shift, dWb[-1])
-        conv.grads["W"][...] = dWb[:-1].reshape(W.shape)
-        conv.grads["b"][...] = dWb[-1]
-
     # ---------------------------------------------------------------- forward
-    def _stats_from_gram(self, gram: np.ndarray, m: int, shift=None) -> tuple[np.ndarray, ...]:
-        """Mean and variance of y = cols @ [W; b] over its m rows, from G = cols.T @ cols:
-        mean = colmean @ [W; b], var = diag([W; b].T @ Cov(cols) @ [W; b])."""
-        Wb = self._weights64(shift)
-        col_mean = gram[-1] / m  # the last column of cols is ones
-        cov = gram / m - np.outer(col_mean, col_mean)
-        return col_mean @ Wb, np.maximum(np.einsum("kc,kl,lc->c", Wb, cov, Wb), 0.0)
-
     def _pool(self, part: int, z: np.ndarray, i0: int, i1: int, out, left_wins, top_wins):
         """2x2 max-pool of z (i1 - i0, Ho, Wo, C) into out[i0:i1], noting which column, then
         which row won (the first maximum in row-major order, as MaxPool2D picks)."""
@@ -134,7 +86,7 @@ class ConvBNReLUPool:
         hp, wp = ho // 2, wo // 2
         b = z.reshape(n, hp, 2, wp, 2, c)
         left, right = b[..., 0, :], b[..., 1, :]
-        row_max = self._buf(("row", part), (n, hp, 2, wp, c), z.dtype)
+        row_max = self.workspace.array(("row", part), (n, hp, 2, wp, c), z.dtype)
         np.maximum(left, right, out=row_max)
         np.greater_equal(left, right, out=left_wins[i0:i1])
         top, bottom = row_max[:, :, 0], row_max[:, :, 1]
@@ -143,8 +95,12 @@ class ConvBNReLUPool:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, H, W, C_in) -> (N, Ho / 2, Wo / 2, C_out), training mode."""
-        if folded.folds(self, x):
-            return folded.forward(self, x)
+        if self._folded.applies(x):
+            folded = self._folded.forward(x)
+            self.times = folded.times
+            self._cache = (None, False, folded.pooled, folded.inv_std, folded.mean, folded.gram,
+                           folded.shift)
+            return folded.pooled
         bn = self.bn
         clock = time.perf_counter
         t0 = clock()
@@ -155,11 +111,7 @@ class ConvBNReLUPool:
             # (K + 1, K + 1), while the chunk's columns are in cache (np.dot: see engine.threads)
             grams[ci] = np.dot(cols.T, cols)
 
-        conv.chunk_hook = chunk_gram
-        try:
-            y = conv.forward(x, True)  # (N, Ho, Wo, C)
-        finally:
-            conv.chunk_hook = None
+        y = conv.forward(x, True, chunk_hook=chunk_gram)  # (N, Ho, Wo, C)
         n, ho, wo, c = y.shape
         dtype = y.dtype
         per_image = ho * wo * c
@@ -169,15 +121,15 @@ class ConvBNReLUPool:
             # (chunk partials added in a fixed order in float64): mean = colmean @ [W; b],
             # var = diag([W; b].T @ Cov(cols) @ [W; b]), no pass over y.
             gram = np.sum([grams[ci] for ci in sorted(grams)], axis=0, dtype=np.float64)
-            mean, var = self._stats_from_gram(gram, m)
+            mean, var = stats_from_gram(conv, gram, m)
         else:  # not the im2col batch path: a pass over y, chunk sums shifted by a row
             gram = None
-            ones = self._ones(_CHUNK_VALUES // c + ho * wo, dtype)
+            ones = self.workspace.ones(_CHUNK_VALUES // c + ho * wo, dtype)
 
             def moments(part: int, i0: int, i1: int) -> tuple:
                 y2 = y[i0:i1].reshape(-1, c)
                 f = y2[0].copy()
-                t = self._buf(("t", part), y2.shape, dtype)
+                t = self.workspace.array(("t", part), y2.shape, dtype)
                 np.subtract(y2, f, out=t)
                 return len(t), f, np.dot(ones[: len(t)], t), np.einsum("ij,ij->j", t, t)
 
@@ -200,8 +152,8 @@ class ConvBNReLUPool:
 
         hp, wp = ho // 2, wo // 2
         out = np.empty((n, hp, wp, c), dtype)
-        left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
-        top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
+        left_wins = self.workspace.array(("left",), (n, hp, 2, wp, c), np.dtype(bool))
+        top_wins = self.workspace.array(("top",), (n, hp, wp, c), np.dtype(bool))
 
         # With the Gram matrix, a backward without dx never reads y again, and one with dx
         # centres it then; without, y is centred now, in place, for BatchNorm's backward.
@@ -214,7 +166,7 @@ class ConvBNReLUPool:
             yc = y[i0:i1]
             if centre:
                 yc -= offset
-            z = self._buf(("t", part), yc.shape, dtype)
+            z = self.workspace.array(("t", part), yc.shape, dtype)
             np.multiply(yc, k, out=z)
             z += shift
             self._pool(part, z, i0, i1, out, left_wins, top_wins)
@@ -233,7 +185,8 @@ class ConvBNReLUPool:
             raise RuntimeError("fused backward called without a training-mode forward")
         clock = time.perf_counter
         t0 = clock()
-        y, centred, out, inv_std, mean, gram, folded_chunks = self._cache
+        # folded_shift: the columns' shift after a folded forward, else None
+        y, centred, out, inv_std, mean, gram, folded_shift = self._cache
         self._cache = None
         bn, conv = self.bn, self.conv
         n, hp, wp, c = out.shape
@@ -241,28 +194,24 @@ class ConvBNReLUPool:
         m = n * ho * wo
         dtype = out.dtype
         dout = np.asarray(dout, dtype=dtype)
-        left_wins = self._buf(("left",), (n, hp, 2, wp, c), np.dtype(bool))
-        top_wins = self._buf(("top",), (n, hp, wp, c), np.dtype(bool))
         from_gram = gram is not None and not conv.needs_input_grad
-        shift = None
-        if folded_chunks is not None:
-            folded_chunks, shift, x = folded_chunks
-        if folded_chunks is not None and from_gram:
+        shift = folded_shift
+        if shift is not None and from_gram:
             # One pass per chunk: ReLU's and the pool's gradients and the products P.
-            P = folded.products(self, dout, out, folded_chunks, ho, wo)
+            P = self._folded.products(dout, out)
             dbeta = P[-1]
             t2 = clock()
-            dgamma = (np.einsum("kc,kc->c", P, self._weights64(shift)) - mean * dbeta) * inv_std
+            dgamma = (np.einsum("kc,kc->c", P, weights64(conv, shift)) - mean * dbeta) * inv_std
             self._set_bn_grads(dgamma, dbeta)
             # pool: ReLU's gradient, the scatter to the window winners and the conv's
             # products P, one pass per chunk; conv: its weight gradient from P and G; bn:
             # dgamma from P.
             t3 = clock()
-            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m, shift)
+            weight_grad_from_gram(conv, bn, P, gram, mean, inv_std, dgamma, dbeta, m, shift)
             self.times = (clock() - t3, t3 - t2, 0.0, t2 - t0)
             return None
-        dp = self._buf(("dp",), out.shape, dtype)
-        ones = self._ones(_CHUNK_VALUES // c + hp * wp, dtype)
+        dp = self.workspace.array(("dp",), out.shape, dtype)
+        ones = self.workspace.ones(_CHUNK_VALUES // c + hp * wp, dtype)
 
         def relu_grad(part: int, i0: int, i1: int) -> np.ndarray:
             """dp = dout where the (pooled) output is positive, and its column sums."""
@@ -274,22 +223,24 @@ class ConvBNReLUPool:
         # Chunk sums added in a fixed order in float64: the same for any thread count.
         dbeta = np.sum(_in_chunks(relu_grad, n, hp * wp * c), axis=0, dtype=np.float64)
         t1 = clock()
-        if folded_chunks is not None:
+        left_wins = self.workspace.array(("left",), (n, hp, 2, wp, c), np.dtype(bool))
+        if shift is None:
+            top_wins = self.workspace.array(("top",), (n, hp, wp, c), np.dtype(bool))
+        else:
             # The kept columns are shifted and in window-position order: y from them, and
             # the conv's backward gathers its own columns in the usual order.
-            y = folded.recompute_y(self, n, ho, wo, folded_chunks, shift)
-            conv._cache = (x.shape, ("batch", conv._pad(x, "train"), folded_chunks, False))
-            left_q = self._buf(("left q",), (2, n, hp, wp, c), np.dtype(bool))
+            y = self._folded.unfold(shift)
+            left_q, top_wins = self._folded.pool_masks()
             for a in (0, 1):
                 left_wins[:, :, a] = left_q[a]
-        dz = self._buf(("dz",), (n, ho, wo, c), dtype)
+        dz = self.workspace.array(("dz",), (n, ho, wo, c), dtype)
         offset = mean.astype(dtype)
 
         def scatter(part: int, i0: int, i1: int) -> np.ndarray | None:
             """dz of chunk i0:i1 (each window's gradient to its winner), and its part of
             sum(dz * (y - mean)) unless the Gram matrix gives that."""
             dpc = dp[i0:i1]
-            rows = self._buf(("row", part), (i1 - i0, hp, 2, wp, c), dtype)
+            rows = self.workspace.array(("row", part), (i1 - i0, hp, 2, wp, c), dtype)
             np.multiply(dpc, top_wins[i0:i1], out=rows[:, :, 0])
             np.subtract(dpc, rows[:, :, 0], out=rows[:, :, 1])
             b = dz[i0:i1].reshape(i1 - i0, hp, 2, wp, 2, c)
@@ -314,9 +265,9 @@ class ConvBNReLUPool:
             t3 = clock()
             P = np.concatenate([conv.grads["W"].reshape(-1, c), conv.grads["b"][None]])
             P = P.astype(np.float64)
-            dgamma = (np.einsum("kc,kc->c", P, self._weights64()) - mean * dbeta) * inv_std
+            dgamma = (np.einsum("kc,kc->c", P, weights64(conv)) - mean * dbeta) * inv_std
             self._set_bn_grads(dgamma, dbeta)
-            self._weight_grad_from_gram(P, gram, mean, inv_std, dgamma, dbeta, m)
+            weight_grad_from_gram(conv, bn, P, gram, mean, inv_std, dgamma, dbeta, m)
             self.times = (t3 - t2, clock() - t3, t1 - t0, t2 - t1)
             return None
         dgamma = np.sum(sums, axis=0, dtype=np.float64) * inv_std
@@ -328,7 +279,7 @@ class ConvBNReLUPool:
         def input_grad(part: int, i0: int, i1: int) -> None:
             d = dz[i0:i1]
             d *= scale
-            t = self._buf(("t", part), d.shape, dtype)
+            t = self.workspace.array(("t", part), d.shape, dtype)
             np.multiply(y[i0:i1], coef, out=t)
             t += const
             d -= t

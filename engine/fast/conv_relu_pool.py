@@ -25,6 +25,7 @@ from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
 from engine.layers.im2col import column_sums
 from engine.layers.pool import MaxPool2D
+from engine.layers.workspace import Workspace
 
 
 class ConvReLUPool:
@@ -37,6 +38,7 @@ class ConvReLUPool:
         self.conv, self.relu, self.pool, self.relu_in = conv, relu, pool, relu_in
         self.size = 3 if relu_in is None else 4
         self._plain = ReLUMaxPool(relu, pool)  # after the conv, for inputs that do not fit
+        self.workspace = Workspace()  # its own scratch, apart from the conv's
         self._cache: tuple | None = None
         # Seconds of the last pass: ([relu_in,] conv, relu, pool).
         self.times = (0.0,) * self.size
@@ -49,9 +51,9 @@ class ConvReLUPool:
 
     def _fits(self, x: np.ndarray) -> bool:
         """Whether the conv runs Winograd with an output of whole m x m blocks."""
-        m = conv_winograd._TILE
-        ho, wo = self.conv._out_hw(x.shape[1], x.shape[2])
-        return self.conv.uses_winograd() and ho % m == 0 and wo % m == 0
+        m = conv_winograd.TILE
+        ho, wo = self.conv.output_hw(x.shape[1], x.shape[2])
+        return conv_winograd.computes(self.conv) and ho % m == 0 and wo % m == 0
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         conv = self.conv
@@ -70,15 +72,16 @@ class ConvReLUPool:
         W, b = conv.params["W"], conv.params["b"]
         x = np.asarray(x, W.dtype)
         n, c = len(x), conv.out_channels
-        ho, wo = conv._out_hw(x.shape[1], x.shape[2])
-        m = conv_winograd._TILE
+        work = self.workspace.array
+        ho, wo = conv.output_hw(x.shape[1], x.shape[2])
+        m = conv_winograd.TILE
         half = m // 2  # pool windows per block along each axis
         ty, tx = ho // m, wo // m
         out = np.empty((n, ho // 2, wo // 2, c), W.dtype)
         out6 = out.reshape(n, ty, half, tx, half, c)
         # Per window (p, q) of a block: which column won in each of its rows, which row won.
-        left_wins = conv._buffer(("left wins",), (half, half, 2, n, ty, tx, c), np.dtype(bool))
-        top_wins = conv._buffer(("top wins",), (half, half, n, ty, tx, c), np.dtype(bool))
+        left_wins = work(("left wins",), (half, half, 2, n, ty, tx, c), np.dtype(bool))
+        top_wins = work(("top wins",), (half, half, n, ty, tx, c), np.dtype(bool))
         pool_seconds = [0.0] * threads.get_num_threads()  # pooling, per thread
 
         def pool_blocks(part: int, c0: int, c1: int, Y: np.ndarray) -> None:
@@ -86,7 +89,7 @@ class ConvReLUPool:
             # Y[2p + r, 2q + s] is row r, column s of window (p, q): all windows in each
             # pass (few large NumPy calls: small ones on two threads lose to the GIL).
             windows = Y.reshape(half, 2, half, 2, c1 - c0, ty, tx, c)
-            rows = conv._buffer(("pool rows", part), (2, half, half, c1 - c0, ty, tx, c),
+            rows = work(("pool rows", part), (2, half, half, c1 - c0, ty, tx, c),
                                 W.dtype)
             for r in (0, 1):  # columns first, then rows: row-major first maximum
                 left, right = windows[:, r, :, 0], windows[:, r, :, 1]
@@ -126,30 +129,31 @@ class ConvReLUPool:
             self.times = self._times(t2 - t1, *self._plain.times, clock() - t2)
             return dx
         _, state, x, out = cache
+        work = self.workspace.array
         relu_input = x if self.relu_in is not None else None
         dtype = out.dtype
         dout = np.asarray(dout, dtype)
         n, hp, wp, c = out.shape
-        m = conv_winograd._TILE
+        m = conv_winograd.TILE
         half = m // 2
         ty, tx = 2 * hp // m, 2 * wp // m
-        left_wins = conv._buffer(("left wins",), (half, half, 2, n, ty, tx, c), np.dtype(bool))
-        top_wins = conv._buffer(("top wins",), (half, half, n, ty, tx, c), np.dtype(bool))
+        left_wins = work(("left wins",), (half, half, 2, n, ty, tx, c), np.dtype(bool))
+        top_wins = work(("top wins",), (half, half, n, ty, tx, c), np.dtype(bool))
         chunks = state[1]
-        bias_partials = conv._buffer(("db",), (len(chunks), c), dtype)
+        bias_partials = work(("db",), (len(chunks), c), dtype)
 
         routing = [0.0] * threads.get_num_threads()  # seconds routing to the winners, per thread
 
         def grad_blocks(part: int, ci: int, c0: int, c1: int, dYt: np.ndarray) -> None:
             start = clock()
-            dp = conv._buffer(("dp", part), (c1 - c0, hp, wp, c), dtype)
+            dp = work(("dp", part), (c1 - c0, hp, wp, c), dtype)
             np.greater(out[c0:c1], 0, out=dp)  # ReLU after the pool
             dp *= dout[c0:c1]
             column_sums(dp.reshape(-1, c), bias_partials[ci])
             # (p, q, image, Ty, Tx, C) views, all windows per call as in the forward pass.
             dp_windows = dp.reshape(c1 - c0, ty, half, tx, half, c).transpose(2, 4, 0, 1, 3, 5)
             blocks = dYt.reshape(half, 2, half, 2, c1 - c0, ty, tx, c)
-            rows = conv._buffer(("pool rows", part), (2, half, half, c1 - c0, ty, tx, c), dtype)
+            rows = work(("pool rows", part), (2, half, half, c1 - c0, ty, tx, c), dtype)
             np.multiply(dp_windows, top_wins[:, :, c0:c1], out=rows[0])
             np.subtract(dp_windows, rows[0], out=rows[1])
             for r in (0, 1):

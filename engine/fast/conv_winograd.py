@@ -1,5 +1,8 @@
 """Conv2D's Winograd F(m x m, 3 x 3) path (3x3, stride 1): the layer glue around
-``engine.fast.winograd``'s transforms, each thread its own chunks of images.
+``engine.fast.winograd``'s transforms, each thread its own chunks of images. Registered with
+Conv2D as the algorithm ``"winograd"`` (:data:`ALGORITHM`, see ``engine.fast.install``);
+it uses the layer's public interface and keeps its scratch in the layer's workspace under
+its own keys.
 
 Per chunk: the input tiles' transform V (kept from forward to backward in training), one
 matrix product per transformed-tile position with the filters' transform U, the output
@@ -15,13 +18,17 @@ import numpy as np
 
 from engine import threads
 from engine.fast import winograd
+from engine.layers.conv_algorithm import ConvAlgorithm
 from engine.layers.im2col import column_sums
 
 if TYPE_CHECKING:
     from engine.layers.conv import Conv2D
 
 # Output block of the transform: F(4x4, 3x3) (4x fewer multiplications than direct).
-_TILE = 4
+TILE = 4
+# Winograd pays off once its per-tile products are big enough; below this many input
+# channels im2col is faster (3-channel first layers; measured with python -m engine.fast.bench).
+_MIN_CHANNELS = 8
 # Winograd prefers larger chunks than im2col: bigger products, fewer per-chunk
 # weight-gradient partials.
 _CHUNK_BYTES = 8 << 20
@@ -35,7 +42,29 @@ _FILTER_BLOCK = 2048
 
 
 def _plan(dtype: np.dtype) -> winograd.Plan:
-    return winograd.plan(_TILE, np.dtype(dtype).name)
+    return winograd.plan(TILE, np.dtype(dtype).name)
+
+
+def _handles(layer: Conv2D) -> bool:
+    return (layer.kh, layer.kw, layer.stride) == (3, 3, 1)
+
+
+def _preferred(layer: Conv2D) -> bool:
+    return layer.in_channels >= _MIN_CHANNELS
+
+
+def computes(layer: Conv2D) -> bool:
+    """Whether this layer computes with Winograd (registered, and chosen by its setting)."""
+    return layer.algorithm_name() == ALGORITHM.name
+
+
+def _scratch(layer: Conv2D, key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    return layer.workspace.array(("winograd", *key), shape, dtype)
+
+
+def _in_chunks(task, n_chunks: int) -> None:
+    """task(part, ci, ci + 1) for every chunk, the threads taking them as they come free."""
+    threads.parallel_chunks(lambda part, ci: task(part, ci, ci + 1), n_chunks)
 
 
 def _by_filter_blocks(task, pairs: int, threaded: bool) -> None:
@@ -70,14 +99,14 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
     """
     W, b = layer.params["W"], layer.params["b"]
     cout = layer.out_channels
-    n, ho, wo = y.shape[:3] if y is not None else (len(x), *layer._out_hw(*x.shape[1:3]))
+    n, ho, wo = y.shape[:3] if y is not None else (len(x), *layer.output_hw(*x.shape[1:3]))
     cin, dtype = layer.in_channels, W.dtype
     plan = _plan(dtype)
     m, a2 = plan.m, plan.a * plan.a
     ty, tx = plan.tiles(ho, wo)
-    xb, fill = layer._padded(x, role, (n, m * (ty + 1), m * (tx + 1), cin), input_relu)
+    xb, fill = layer.padded_input(x, role, (n, m * (ty + 1), m * (tx + 1), cin), input_relu)
     per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
-    chunks = layer._chunks(n, per_image, _CHUNK_BYTES)
+    chunks = threads.fixed_chunks(n, per_image, _CHUNK_BYTES)
     U = _filter_transform(plan, W, threaded=len(chunks) > 1)
 
     def task(part: int, c_first: int, c_last: int) -> None:
@@ -85,22 +114,22 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
             c0, c1 = chunks[ci]
             tiles = (c1 - c0, ty, tx)
             # Scratch per role and part: an evaluation pass never touches training state.
-            D = layer._buffer(("D", role, part), (plan.a, plan.a, *tiles, cin), dtype)
+            D = _scratch(layer, ("D", role, part), (plan.a, plan.a, *tiles, cin), dtype)
             # In training, each chunk's V is kept for the backward pass.
             key = ("V", part) if role == "eval" else ("V kept", ci)
-            V = layer._buffer(key, (plan.a, plan.a, *tiles, cin), dtype)
+            V = _scratch(layer, key, (plan.a, plan.a, *tiles, cin), dtype)
             fill(c0, c1)
             plan.input_transform(xb[c0:c1], D, V)
-            M = layer._buffer(("M", role, part), (a2, math.prod(tiles), cout), dtype)
+            M = _scratch(layer, ("M", role, part), (a2, math.prod(tiles), cout), dtype)
             np.matmul(V.reshape(a2, -1, cin), U, out=M)
-            Y = layer._buffer(("Y", role, part), (m, m, *tiles, cout), dtype)
+            Y = _scratch(layer, ("Y", role, part), (m, m, *tiles, cout), dtype)
             plan.output_transform(M, Y)
             if blocks_done is None:
                 plan.scatter_output(Y, b, y[c0:c1])
             else:
                 blocks_done(part, c0, c1, Y)
 
-    layer._run_parts(task, len(chunks))
+    _in_chunks(task, len(chunks))
     return ("winograd", chunks, U, (ho, wo))
 
 
@@ -124,32 +153,32 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
     # Per chunk, the weight gradient's share (9, C_in * C_out): each chunk takes the filter
     # transform's adjoint of its dU while that is in cache, so only these a*a / 9 times
     # smaller partials are left to add up after the pass.
-    partials = layer._buffer(("dW",), (len(chunks), 9, cin * cout), dtype)
+    partials = _scratch(layer, ("dW",), (len(chunks), 9, cin * cout), dtype)
     overhang = (ho, wo) != (m * ty, m * tx)
 
     def task(part: int, c_first: int, c_last: int) -> None:
         for ci in range(c_first, c_last):
             c0, c1 = chunks[ci]
             tiles = (c1 - c0, ty, tx)
-            V = layer._buffer(("V kept", ci), (a2, math.prod(tiles), cin), dtype)
-            dYt = layer._buffer(("dYt", part), (m, m, *tiles, cout), dtype)
+            V = _scratch(layer, ("V kept", ci), (a2, math.prod(tiles), cin), dtype)
+            dYt = _scratch(layer, ("dYt", part), (m, m, *tiles, cout), dtype)
             if grad_blocks is not None:
                 grad_blocks(part, ci, c0, c1, dYt)
             else:
-                pad = layer._buffer(("dy pad", part), (c1 - c0, m * ty, m * tx, cout),
+                pad = _scratch(layer, ("dy pad", part), (c1 - c0, m * ty, m * tx, cout),
                                     dtype) if overhang else None
                 plan.gather_grad_output(dout[c0:c1], dYt, pad)
                 column_sums(dout[c0:c1].reshape(-1, cout), bias_partials[ci])
-            Q = layer._buffer(("Q", part), (a2, math.prod(tiles), cout), dtype)
+            Q = _scratch(layer, ("Q", part), (a2, math.prod(tiles), cout), dtype)
             plan.grad_output_transform(dYt, Q)
-            dU = layer._buffer(("dU", part), (a2, cin, cout), dtype)
+            dU = _scratch(layer, ("dU", part), (a2, cin, cout), dtype)
             np.matmul(V.transpose(0, 2, 1), Q, out=dU)
             plan.filter_grad(dU.reshape(a2, -1), partials[ci])
             if dx is not None:
-                dV = layer._buffer(("D", "train", part), V.shape, dtype)
+                dV = _scratch(layer, ("D", "train", part), V.shape, dtype)
                 np.matmul(Q, UT, out=dV)
                 plan.input_grad_transform(dV, V)  # V's memory is free now
-                dxb = layer._buffer(("dxb", part), (c1 - c0, m * (ty + 1), m * (tx + 1), cin),
+                dxb = _scratch(layer, ("dxb", part), (c1 - c0, m * (ty + 1), m * (tx + 1), cin),
                                    dtype)
                 plan.scatter_add_tiles(V.reshape(plan.a, plan.a, *tiles, cin), dxb)
                 h, w = dx.shape[1:3]
@@ -157,9 +186,20 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
                 if relu_input is None:
                     dx[c0:c1] = inner
                 else:  # the ReLU before the conv: its mask applied in the same pass
-                    positive = layer._buffer(("relu mask", part), inner.shape, np.dtype(bool))
+                    positive = _scratch(layer, ("relu mask", part), inner.shape, np.dtype(bool))
                     np.greater(relu_input[c0:c1], 0, out=positive)
                     np.multiply(inner, positive, out=dx[c0:c1])
 
-    layer._run_parts(task, len(chunks))
+    _in_chunks(task, len(chunks))
     np.sum(partials, axis=0, out=layer.grads["W"].reshape(9, -1))  # in chunk order
+
+
+def _backward(layer: Conv2D, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
+    """The registered backward: grads W and b from dout (per-chunk bias sums taken while
+    each chunk of dout is in cache, added in chunk order)."""
+    bias_partials = _scratch(layer, ("db",), (len(state[1]), layer.out_channels), dout.dtype)
+    backward(layer, state, dout, dx, bias_partials)
+    np.sum(bias_partials, axis=0, out=layer.grads["b"])
+
+
+ALGORITHM = ConvAlgorithm("winograd", _handles, _preferred, forward, _backward)

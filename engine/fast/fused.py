@@ -4,16 +4,18 @@ MaxPool2D(2), with a ReLU before it too (:class:`engine.fast.conv_relu_pool.Conv
 ReLU -> MaxPool2D
 (:class:`engine.fast.relu_max_pool.ReLUMaxPool`).
 
-``Sequential`` finds such runs when it is built and, in training mode, executes each through
-its fused class instead of layer by layer. The layers stay what they are (names, params,
+``Sequential`` finds such runs when it is built (through :data:`PLANNER`, registered by
+``engine.fast.install``) and, in training mode, executes each through its fused class
+instead of layer by layer. The layers stay what they are (names, params,
 grads, buffers, state_dict keys, summary); only the work between them changes. Results equal
-the layer-by-layer path up to float rounding (tests/engine/test_fused.py). Evaluation-mode
+the layer-by-layer path up to float rounding (tests/engine/fast/test_fused.py). Evaluation-mode
 passes and runs that do not fit (odd sizes) go layer by layer. :func:`set_fusion` turns
 fusion off for the whole process, a model's ``fusion`` attribute for one model.
 """
 
 from __future__ import annotations
 
+from engine.fast import conv_winograd
 from engine.fast.conv_bn_relu_pool import ConvBNReLUPool
 from engine.fast.conv_relu_pool import ConvReLUPool
 from engine.fast.relu_max_pool import ReLUMaxPool
@@ -39,6 +41,19 @@ def get_fusion() -> bool:
 
 def _is_pool2(layer) -> bool:
     return type(layer) is MaxPool2D and layer.pool_size == layer.stride == 2
+
+
+class Planner:
+    """The fused-run planner Sequential uses (registered by ``engine.fast.install``)."""
+
+    def find_runs(self, layers: list) -> dict[int, Run]:
+        return find_runs(layers)
+
+    def enabled(self) -> bool:
+        return _enabled
+
+
+PLANNER = Planner()
 
 
 def find_runs(layers: list) -> dict[int, Run]:
@@ -75,5 +90,8 @@ def find_runs(layers: list) -> dict[int, Run]:
 
 def _winograd_relu_pool(conv, relu, pool) -> bool:
     return (
-        type(conv) is Conv2D and conv.uses_winograd() and type(relu) is ReLU and _is_pool2(pool)
+        type(conv) is Conv2D
+        and conv_winograd.computes(conv)
+        and type(relu) is ReLU
+        and _is_pool2(pool)
     )

@@ -10,38 +10,36 @@ Wm (kh*kw*C_in, C_out):
     dW   = cols.T @ dy               dx = col2im(dy @ W per kernel offset), cropped
     db   = sum of dy over (N, Ho, Wo)
 
-Winograd F(4x4, 3x3) (3x3, stride 1, at least ``_WINOGRAD_MIN_CHANNELS`` input channels):
-4x fewer multiplications, in ``engine.fast.conv_winograd`` (the math: ``engine.fast.winograd``).
+Faster algorithms for some layers live in the fast path and register themselves in
+``engine.layers.conv_algorithm``: Winograd F(4x4, 3x3) for 3x3 stride-1 layers with enough
+input channels, 4x fewer multiplications (``engine.fast.conv_winograd``). This module does
+not import them; without them every layer computes by im2col.
 
 Work is split across the engine's thread pool (``engine.threads``), either by batch (each
 thread its own chunks of images; the default, measured faster) or, for im2col, by batches of
-filters. The batch is always cut into the same fixed chunks whatever the thread count, and
-per-chunk weight gradients are summed in chunk order, so results are bit-for-bit identical
-for any number of threads. Large work arrays persist on the layer between batches. A first
-layer may skip its input gradient (``needs_input_grad = False``; ``Sequential.backward``
-sets it during training steps).
+filters (``engine.layers.conv_by_filters``). The batch is always cut into the same fixed
+chunks whatever the thread count, and per-chunk weight gradients are summed in chunk order,
+so results are bit-for-bit identical for any number of threads. Large work arrays persist in
+the layer's ``workspace`` between batches. A first layer may skip its input gradient
+(``needs_input_grad = False``; ``Sequential.backward`` sets it during training steps).
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 
 import numpy as np
 
 from engine import threads
-from engine.fast import conv_winograd
+from engine.layers import conv_by_filters as by_filters
 from engine.layers.base import Layer
-from engine.layers.im2col import col2im_slabs, column_sums, im2col, output_size, same_padding
+from engine.layers.conv_algorithm import ConvAlgorithm, algorithm_for
+from engine.layers.im2col import col2im_cropped, column_sums, im2col, output_size, same_padding
+from engine.layers.workspace import Workspace
 
 # Columns of one chunk of images should stay in the per-core L2 cache between their
 # im2col copy and the matrix product that reads them.
 _CHUNK_BYTES = 2 << 20
-# Filters per matrix product in the "filters" parallel mode (fixed, so results do not depend
-# on the thread count).
-_FILTER_GROUP = 16
-# Winograd pays off once its per-tile products are big enough; below this many input
-# channels im2col is faster (3-channel first layers; measured with python -m engine.fast.bench).
-_WINOGRAD_MIN_CHANNELS = 8
 # im2col columns up to this size are kept from forward to backward rather than rebuilt.
 _KEEP_COLS_BYTES = 16 << 20
 
@@ -63,10 +61,6 @@ def initial_kernel(shape: tuple[int, int, int, int], init: str,
         W[..., :m] = 0.0
         W[kh // 2, kw // 2, np.arange(m), np.arange(m)] = 1.0
     return W
-
-
-def _groups(n: int, width: int) -> list[tuple[int, int]]:
-    return [(a, min(a + width, n)) for a in range(0, n, width)]
 
 
 def _as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
@@ -158,19 +152,17 @@ class Conv2D(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         if not bias:
             self.frozen.add("b")
-        # "auto" picks Winograd for 3x3 stride-1 layers with enough input channels.
+        # "auto" picks a registered algorithm that prefers this layer, else im2col; "im2col"
+        # or a registered algorithm's name ("winograd") forces one where it applies.
         self.algorithm = "auto"
         # False skips computing dx (set for a network's first layer; backward returns None).
         self.needs_input_grad = True
-        # Called as chunk_hook(part, chunk_index, cols, y_rows) after each chunk's product in the
-        # im2col "batch" path, while both are in cache (engine.fast.fused takes BatchNorm
-        # statistics there); cols (rows, K + 1) end with the column of ones.
-        self.chunk_hook = None
+        self.workspace = Workspace()
         self._cache: tuple | None = None
-        self._buffers: dict[tuple, np.ndarray] = {}
 
     # ----------------------------------------------------------------- shapes
-    def _out_hw(self, h: int, w: int) -> tuple[int, int]:
+    def output_hw(self, h: int, w: int) -> tuple[int, int]:
+        """(Ho, Wo) for an H x W input; ValueError when the kernel does not fit."""
         top, bottom, left, right = self.pads
         ho = output_size(h, self.kh, self.stride, top, bottom)
         wo = output_size(w, self.kw, self.stride, left, right)
@@ -192,17 +184,11 @@ class Conv2D(Layer):
         h, w, c = input_shape
         if c != self.in_channels:
             raise ValueError(f"expects {self.in_channels} input channels, got {c}")
-        return (*self._out_hw(h, w), self.out_channels)
+        return (*self.output_hw(h, w), self.out_channels)
 
     # --------------------------------------------------------------- buffers
-    def _buffer(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False):
-        """A persistent work array (reused across batches; reallocated only when it must grow)."""
-        size = math.prod(shape)
-        buf = self._buffers.get(key)
-        if buf is None or buf.dtype != dtype or buf.size < size:
-            buf = np.zeros(size, dtype) if zero else np.empty(size, dtype)
-            self._buffers[key] = buf
-        return buf[:size].reshape(shape)
+    def _buffer(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        return self.workspace.array(("conv", *key), shape, dtype)
 
     def _pad(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
         """x zero-padded, in a persistent buffer whose borders stay zero between batches.
@@ -210,12 +196,12 @@ class Conv2D(Layer):
         x: (N, H, W, C) -> (N, H + top + bottom, W + left + right, C), or ``shape`` when given
         (larger, for Winograd tiles: the extra rows and columns are zeros too).
         """
-        xp, fill = self._padded(x, role, shape)
+        xp, fill = self.padded_input(x, role, shape)
         fill(0, len(x))
         return xp
 
-    def _padded(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None,
-                relu: bool = False):
+    def padded_input(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None,
+                     relu: bool = False) -> tuple[np.ndarray, Callable[[int, int], None]]:
         """The buffer of :meth:`_pad` with its borders zero, and ``fill(i0, i1)`` copying
         images i0:i1 of x into it: chunk passes fill their own images, on their own thread,
         right before they read them. Returns x itself (and a no-op) when there is no padding.
@@ -227,11 +213,7 @@ class Conv2D(Layer):
             if not any(self.pads) and not relu:
                 return x, lambda i0, i1: None
             shape = (n, h + top + bottom, w + left + right, c)
-        key = ("pad", role)
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != x.dtype:
-            buf = np.zeros(shape, x.dtype)
-            self._buffers[key] = buf
+        buf = self.workspace.zero_bordered(("conv", "pad", role), shape, x.dtype)
         inner = buf[:, top : top + h, left : left + w, :]
 
         def fill(i0: int, i1: int) -> None:
@@ -242,32 +224,38 @@ class Conv2D(Layer):
 
         return buf, fill
 
-    def _chunks(self, n: int, per_image: int, target: int | None = None) -> list[tuple[int, int]]:
-        """Fixed (start, stop) chunks of the batch, independent of the thread count.
+    def column_chunks(self, n: int, ho: int, wo: int) -> list[tuple[int, int]]:
+        """The fixed (start, stop) chunks of a batch of n images (output Ho x Wo) that im2col
+        by batch works in: about ``_CHUNK_BYTES`` of columns each (threads.fixed_chunks)."""
+        per_image = ho * wo * (self.kh * self.kw * self.in_channels + 1)
+        return threads.fixed_chunks(n, per_image * self.params["W"].dtype.itemsize, _CHUNK_BYTES)
 
-        About ``target`` (default ``_CHUNK_BYTES``) bytes of work arrays each; their number
-        is rounded up to a multiple of 6 so that 1, 2 or 3 threads get equal shares.
-        """
-        target = _CHUNK_BYTES if target is None else target
-        count = -(-n // max(1, target // max(per_image, 1)))
-        if count > 1:
-            count = min(n, -(-count // 6) * 6)
-        return threads.split_range(n, count)
+    def keeps_columns(self, input_shape: tuple[int, ...]) -> bool:
+        """Whether im2col by batch keeps this input's columns from forward to backward
+        (small column matrices: first layers, few input channels). input_shape: (N, H, W, C_in)."""
+        n, h, w = input_shape[:3]
+        ho, wo = self.output_hw(h, w)
+        k1 = self.kh * self.kw * self.in_channels + 1
+        return n * ho * wo * k1 * self.params["W"].dtype.itemsize <= _KEEP_COLS_BYTES
 
-    def uses_winograd(self) -> bool:
-        """Whether this layer computes with Winograd F(4x4, 3x3) (3x3, stride 1)."""
-        if self.algorithm == "im2col" or (self.kh, self.kw, self.stride) != (3, 3, 1):
-            return False
-        return self.algorithm == "winograd" or self.in_channels >= _WINOGRAD_MIN_CHANNELS
+    def fast_algorithm(self) -> ConvAlgorithm | None:
+        """The registered algorithm this layer computes with, or None (im2col)."""
+        return algorithm_for(self, self.algorithm)
 
-    def _run_parts(self, task, n_chunks: int) -> None:
-        """Run task(part, chunk, chunk + 1) for every chunk, the threads taking the chunks
-        as they come free (threads.parallel_chunks)."""
-        threads.parallel_chunks(lambda part, ci: task(part, ci, ci + 1), n_chunks)
+    def algorithm_name(self) -> str:
+        """The name of the algorithm this layer computes with: "im2col" or a registered one."""
+        algorithm = self.fast_algorithm()
+        return "im2col" if algorithm is None else algorithm.name
 
     # ---------------------------------------------------------------- forward
-    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        """x: (N, H, W, C_in) -> (N, Ho, Wo, C_out), in the dtype of the parameters."""
+    def forward(self, x: np.ndarray, training: bool = True, *,
+                chunk_hook: Callable | None = None) -> np.ndarray:
+        """x: (N, H, W, C_in) -> (N, Ho, Wo, C_out), in the dtype of the parameters.
+
+        ``chunk_hook(part, chunk_index, cols, y_rows)``, in training by im2col by batch, is
+        called after each chunk's product while both are in cache (a fused run takes
+        BatchNorm statistics there); cols (rows, K + 1) end with the column of ones.
+        """
         W = self.params["W"]
         x = np.asarray(x)
         if x.ndim != 4 or x.shape[3] != self.in_channels:
@@ -277,21 +265,32 @@ class Conv2D(Layer):
         if x.dtype != W.dtype:
             x = x.astype(W.dtype)
         n, h, w, _ = x.shape
-        ho, wo = self._out_hw(h, w)
+        ho, wo = self.output_hw(h, w)
         y = np.empty((n, ho, wo, self.out_channels), W.dtype)
         role = "train" if training else "eval"
-        if self.uses_winograd():
-            state = conv_winograd.forward(self, x, y, role)
+        algorithm = self.fast_algorithm()
+        if algorithm is not None:
+            state = algorithm.forward(self, x, y, role)
         elif threads.get_parallel_mode() == "filters":
-            state = self._forward_filters(self._pad(x, role), y)
+            xp = self._pad(x, role)
+            by_filters.forward(self, xp, y)
+            state = ("filters", xp)
         else:
-            state = self._forward_batch(*self._padded(x, role), y, training)
-        self._cache = (x.shape, state) if training else None
+            state = self._forward_batch(*self.padded_input(x, role), y, training, chunk_hook)
+        self._cache = (x.shape, algorithm, state) if training else None
         return y
 
-    def _forward_batch(self, xp: np.ndarray, fill, y: np.ndarray, training: bool) -> tuple:
+    def prepare_backward(self, x: np.ndarray) -> None:
+        """Make :meth:`backward` ready as after a training forward of x by im2col by batch,
+        its columns rebuilt chunk by chunk: for a fused run that computed the output itself.
+        x: (N, H, W, C_in) in the parameters' dtype."""
+        chunks = self.column_chunks(len(x), *self.output_hw(*x.shape[1:3]))
+        self._cache = (x.shape, None, ("batch", self._pad(x, "train"), chunks, False))
+
+    def _forward_batch(self, xp: np.ndarray, fill, y: np.ndarray, training: bool,
+                       hook: Callable | None) -> tuple:
         """im2col path, each thread its own chunks of images (``fill(i0, i1)`` pads them into
-        xp first, see :meth:`_padded`).
+        xp first, see :meth:`padded_input`).
 
         The columns carry a column of ones and the weights the bias as their last row, so the
         one product adds the bias (and, in backward, yields its gradient).
@@ -300,11 +299,11 @@ class Conv2D(Layer):
         Wb = np.concatenate([W.reshape(-1, self.out_channels), b[None]])  # (K + 1, C_out)
         y2 = y.reshape(-1, self.out_channels)
         rows = y.shape[1] * y.shape[2]
-        chunks = self._chunks(len(y), rows * Wb.shape[0] * W.dtype.itemsize)
+        chunks = self.column_chunks(*y.shape[:3])
         # Small column matrices (first layers: few input channels) are kept for backward
         # instead of being gathered again; large ones are rebuilt chunk by chunk in cache.
         keep = training and y2.shape[0] * Wb.shape[0] * W.dtype.itemsize <= _KEEP_COLS_BYTES
-        hook = self.chunk_hook if training else None
+        hook = hook if training else None
 
         def task(part: int, c_first: int, c_last: int) -> None:
             for ci in range(c_first, c_last):
@@ -318,26 +317,8 @@ class Conv2D(Layer):
                 if hook is not None:
                     hook(part, ci, cols, y2[c0 * rows : c1 * rows])
 
-        self._run_parts(task, len(chunks))
+        threads.parallel_chunks(lambda part, ci: task(part, ci, ci + 1), len(chunks))
         return ("batch", xp, chunks, keep)
-
-    def _forward_filters(self, xp: np.ndarray, y: np.ndarray) -> tuple:
-        """im2col path, the filters split into fixed groups shared among the threads."""
-        W, b = self.params["W"], self.params["b"]
-        Wm = W.reshape(-1, self.out_channels)
-        y2 = y.reshape(-1, self.out_channels)
-        shape = (len(y2), Wm.shape[0])
-        cols = im2col(xp, self.kh, self.kw, self.stride,
-                      out=self._buffer(("cols",), shape, W.dtype))
-        groups = _groups(self.out_channels, _FILTER_GROUP)
-
-        def task(g_first: int, g_last: int) -> None:
-            for f0, f1 in groups[g_first:g_last]:
-                y2[:, f0:f1] = cols @ Wm[:, f0:f1]
-                y2[:, f0:f1] += b[f0:f1]
-
-        threads.parallel_map(task, threads.split_range(len(groups), threads.get_num_threads()))
-        return ("filters", xp)
 
     # --------------------------------------------------------------- backward
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -348,37 +329,19 @@ class Conv2D(Layer):
         """
         if self._cache is None:
             raise RuntimeError("Conv2D.backward called without a training-mode forward")
-        x_shape, state = self._cache
+        x_shape, algorithm, state = self._cache
         self._cache = None
         dtype = self.params["W"].dtype
         dout = np.ascontiguousarray(dout, dtype=dtype)
         dx = np.empty(x_shape, dtype) if self.needs_input_grad else None
-        kind = state[0]
-        if kind == "filters":
-            self._backward_filters(state, dout, dx)
+        if algorithm is not None:
+            algorithm.backward(self, state, dout, dx)
+        elif state[0] == "filters":
+            by_filters.backward(self, state[1], dout, dx)
             column_sums(dout.reshape(-1, self.out_channels), self.grads["b"])
-            return dx
-        if kind == "batch":
-            self._backward_batch(state, dout, dx)
-            return dx
-        # Per-chunk bias-gradient sums, taken while each chunk of dout is in cache.
-        bias_partials = self._buffer(("db",), (len(state[1]), self.out_channels), dtype)
-        conv_winograd.backward(self, state, dout, dx, bias_partials)
-        np.sum(bias_partials, axis=0, out=self.grads["b"])
-        return dx
-
-    def _col2im_chunk(self, part, c0: int, c1: int, dslabs: np.ndarray, xp_shape, dx) -> None:
-        """col2im of one chunk's column gradients (kh*kw, rows, C_in), cropped into dx[c0:c1]."""
-        top, _, left, _ = self.pads
-        _, hp, wp, c = xp_shape
-        h, w = dx.shape[1:3]
-        if any(self.pads):
-            dxp = self._buffer(("dxp", part), (c1 - c0, hp, wp, c), dx.dtype)
-            col2im_slabs(dslabs, dxp.shape, self.kh, self.kw, self.stride, out=dxp)
-            dx[c0:c1] = dxp[:, top : top + h, left : left + w, :]
         else:
-            col2im_slabs(dslabs, (c1 - c0, hp, wp, c), self.kh, self.kw, self.stride,
-                         out=dx[c0:c1])
+            self._backward_batch(state, dout, dx)
+        return dx
 
     def _backward_batch(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
         _, xp, chunks, kept = state
@@ -407,40 +370,15 @@ class Conv2D(Layer):
                     dslabs = self._buffer(("dcols", part), (len(W_slabs), r, self.in_channels),
                                           dtype)
                     np.matmul(dchunk, W_slabs, out=dslabs)
-                    self._col2im_chunk(part, c0, c1, dslabs, xp.shape, dx)
+                    scratch = (self._buffer(("dxp", part), (c1 - c0, *xp.shape[1:]), dtype)
+                               if any(self.pads) else None)
+                    col2im_cropped(dslabs, self.kh, self.kw, self.stride, self.pads,
+                                   dx[c0:c1], scratch)
 
-        self._run_parts(task, len(chunks))
+        threads.parallel_chunks(lambda part, ci: task(part, ci, ci + 1), len(chunks))
         total = partials.sum(axis=0)
         self.grads["W"][...] = total[:K].reshape(W.shape)
         self.grads["b"][...] = total[K]
-
-    def _backward_filters(self, state: tuple, dout: np.ndarray, dx: np.ndarray | None) -> None:
-        _, xp = state
-        W = self.params["W"]
-        cout, dtype = self.out_channels, W.dtype
-        K = W.size // cout
-        d2 = dout.reshape(-1, cout)
-        n_rows = len(d2)
-        cols = im2col(xp, self.kh, self.kw, self.stride,
-                      out=self._buffer(("cols",), (n_rows, K), dtype))
-        n_slabs = self.kh * self.kw
-        dslabs = self._buffer(("dcols",), (n_slabs, n_rows, self.in_channels), dtype)
-        W_slabs = W.reshape(n_slabs, self.in_channels, cout).transpose(0, 2, 1)
-        dW = self.grads["W"].reshape(K, cout)
-        fgroups = _groups(cout, _FILTER_GROUP)
-        offsets = range(n_slabs) if dx is not None else range(0)
-        nthreads = threads.get_num_threads()
-
-        def task(part: int) -> None:
-            # Fixed groups, dealt round-robin: the same products whatever the thread count.
-            for f0, f1 in fgroups[part::nthreads]:
-                dW[:, f0:f1] = np.dot(cols.T, d2[:, f0:f1])  # see engine.threads
-            for k in offsets[part::nthreads]:
-                np.matmul(d2, W_slabs[k], out=dslabs[k])
-
-        threads.parallel_map(task, [(k,) for k in range(nthreads)])
-        if dx is not None:
-            self._col2im_chunk("all", 0, len(dx), dslabs, xp.shape, dx)
 
     def num_params(self) -> int:
         """Weights, plus the bias when the layer has one (a disabled bias is no parameter)."""

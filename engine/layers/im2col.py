@@ -132,3 +132,25 @@ def col2im_slabs(
         for j in range(kw):
             out[:, i : i + h_span : stride, j : j + w_span : stride, :] += d[i, j]
     return out
+
+
+def col2im_cropped(
+    dslabs: np.ndarray,
+    kh: int,
+    kw: int,
+    stride: int,
+    pads: tuple[int, int, int, int],
+    dx: np.ndarray,
+    scratch: np.ndarray | None = None,
+) -> None:
+    """:func:`col2im_slabs` into dx (N, H, W, C), the input gradient of a convolution whose
+    input was padded by ``pads`` (top, bottom, left, right): through ``scratch``
+    (N, H + top + bottom, W + left + right, C), cropped, when there is padding; straight
+    into dx when there is none (scratch unused)."""
+    top, _, left, _ = pads
+    _, h, w, _ = dx.shape
+    if any(pads):
+        col2im_slabs(dslabs, scratch.shape, kh, kw, stride, out=scratch)
+        dx[...] = scratch[:, top : top + h, left : left + w, :]
+    else:
+        col2im_slabs(dslabs, dx.shape, kh, kw, stride, out=dx)

@@ -174,14 +174,14 @@ def test_winograd_matches_reference_and_im2col(tile, shape, padding, monkeypatch
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 4000)  # several chunks
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 20000)
     monkeypatch.setattr(conv_winograd, "_FILTER_BLOCK", 4)  # uneven blocks of filter pairs
-    monkeypatch.setattr(conv_winograd, "_TILE", tile)
+    monkeypatch.setattr(conv_winograd, "TILE", tile)
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
     out = {}
     for algorithm in ("winograd", "im2col"):
         layer = _layer(shape[3], 5, 3, 1, padding)
         layer.algorithm = algorithm
-        assert layer.uses_winograd() == (algorithm == "winograd")
+        assert layer.algorithm_name() == algorithm
         y = layer.forward(x)
         dout = np.random.default_rng(9).standard_normal(y.shape)
         out[algorithm] = (y, layer.backward(dout), layer.grads["W"].copy(), layer.grads["b"].copy())
@@ -196,7 +196,7 @@ def test_winograd_matches_reference_and_im2col(tile, shape, padding, monkeypatch
 @pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("padding", ["same", 1, "valid"])
 def test_winograd_gradient_check(padding, tile, monkeypatch):
-    monkeypatch.setattr(conv_winograd, "_TILE", tile)
+    monkeypatch.setattr(conv_winograd, "TILE", tile)
     layer = _layer(3, 2, 3, 1, padding, seed=11)
     layer.algorithm = "winograd"
     x = np.random.default_rng(12).standard_normal((1, 5, 7, 3))
@@ -205,10 +205,10 @@ def test_winograd_gradient_check(padding, tile, monkeypatch):
 
 
 def test_winograd_is_chosen_for_3x3_stride_1_with_enough_channels():
-    assert Conv2D(64, 128, 3, padding="same").uses_winograd()
-    assert not Conv2D(3, 32, 3, padding="same").uses_winograd()
-    assert not Conv2D(64, 32, 3, stride=2).uses_winograd()
-    assert not Conv2D(64, 32, 5).uses_winograd()
+    assert Conv2D(64, 128, 3, padding="same").algorithm_name() == "winograd"
+    assert Conv2D(3, 32, 3, padding="same").algorithm_name() == "im2col"
+    assert Conv2D(64, 32, 3, stride=2).algorithm_name() == "im2col"
+    assert Conv2D(64, 32, 5).algorithm_name() == "im2col"
 
 
 def test_winograd_float32_close_to_float64(restore_threads):
@@ -218,7 +218,7 @@ def test_winograd_float32_close_to_float64(restore_threads):
     layer32 = Conv2D(32, 16, 3, padding="same")
     layer64 = Conv2D(32, 16, 3, padding="same").astype(np.float64)
     y32, y64 = layer32.forward(x.astype(np.float32)), layer64.forward(x)
-    assert layer32.uses_winograd() and y32.dtype == np.float32
+    assert layer32.algorithm_name() == "winograd" and y32.dtype == np.float32
     np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
     dout = rng.standard_normal(y64.shape)
     np.testing.assert_allclose(layer32.backward(dout.astype(np.float32)), layer64.backward(dout),

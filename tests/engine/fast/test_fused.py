@@ -84,9 +84,9 @@ def test_fused_equals_layer_by_layer(dtype, rtol, n, size, nthreads, input_grad)
     expected = _step(plain, x, y, input_grad=input_grad)
     threads.set_num_threads(nthreads)
     model = _model(SPEC, (size, size, 3), dtype)
-    assert sorted(model._fused_runs) == [0, 4]
+    assert sorted(model.fused_runs) == [0, 4]
     got = _step(model, x, y, input_grad=input_grad)
-    assert model._fused_runs[0]._cache is None  # backward consumed the fused cache
+    assert model.fused_runs[0]._cache is None  # backward consumed the fused cache
     _close(expected[0], got[0], rtol)
     if input_grad:
         _close(expected[1], got[1], rtol)
@@ -118,24 +118,24 @@ def test_eval_mode_and_set_fusion_off_go_layer_by_layer():
     plain = _model(SPEC, (8, 8, 3), np.float64)
     plain.fusion = False
     model.forward(x, training=True)
-    assert model._fused_done == [0, 4]
+    assert model.fused_done == [0, 4]
     plain.forward(x, training=True)
-    assert plain._fused_done == []
+    assert plain.fused_done == []
     for name, value in plain.state_dict().items():  # running statistics included
         np.testing.assert_allclose(model.state_dict()[name], value, rtol=1e-12)
     np.testing.assert_allclose(model.forward(x, training=False),
                                plain.forward(x, training=False), rtol=1e-12)
-    assert model._fused_done == []
+    assert model.fused_done == []
     fused.set_fusion(False)
     model.forward(x, training=True)
-    assert model._fused_done == []
+    assert model.fused_done == []
 
 
 def test_odd_sizes_and_other_pools_are_not_fused():
     odd = _model(SPEC, (10, 10, 3), np.float64)  # second conv output 5x5: not fused there
     x = np.random.default_rng(5).standard_normal((3, 10, 10, 3))
     odd.forward(x, training=True)
-    assert odd._fused_done == [0]
+    assert odd.fused_done == [0]
     plain = _model(SPEC, (10, 10, 3), np.float64)
     plain.fusion = False
     a = _step(plain, x, np.array([0, 1, 2]))
@@ -143,7 +143,7 @@ def test_odd_sizes_and_other_pools_are_not_fused():
     _close_grads(a[2], b[2], 1e-11)
     spec3 = [dict(e, pool_size=3) if e["type"] == "maxpool2d" else e for e in SPEC[:4]]
     spec3 += [{"type": "flatten"}, {"type": "dense", "units": 5}]
-    runs = _model(spec3, (9, 9, 3), np.float64)._fused_runs
+    runs = _model(spec3, (9, 9, 3), np.float64).fused_runs
     assert list(runs) == [2] and isinstance(runs[2], fused.ReLUMaxPool)  # ReLU, pool swapped
 
 
@@ -169,9 +169,9 @@ def test_relu_then_max_pool_runs_as_pool_then_relu(nthreads):
     plain = _model(NO_BN, (11, 11, 3), np.float64)
     plain.fusion = False
     model = _model(NO_BN, (11, 11, 3), np.float64)
-    assert sorted(model._fused_runs) == [1, 4]
+    assert sorted(model.fused_runs) == [1, 4]
     expected, got = _step(plain, x, y), _step(model, x, y)
-    assert model._fused_done == [] and model.timings["relu1"]["forward"] > 0
+    assert model.fused_done == [] and model.timings["relu1"]["forward"] > 0
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
     np.testing.assert_allclose(got[1], expected[1], rtol=1e-12, atol=1e-15)
     _close_grads(expected[2], got[2], 1e-12)
@@ -194,7 +194,7 @@ def _training_loss(model, x, y):
 
     def loss() -> float:
         logits = model.forward(x, training=True)
-        model._fused_done = []  # no backward follows
+        model.fused_done = []  # no backward follows
         return softmax_cross_entropy(logits, y)[0]
 
     return loss
@@ -209,7 +209,7 @@ def test_centred_difference_gradients_of_the_fused_path():
 
     loss = _training_loss(model, x, y)
     logits = model.forward(x, training=True)
-    assert model._fused_done == [0]
+    assert model.fused_done == [0]
     dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
     grads = {name: g.copy() for name, _, g in model.parameters()}
     logits = model.forward(x, training=True)
@@ -323,7 +323,7 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
     from engine.fast import conv_winograd
     from engine.fast.conv_relu_pool import ConvReLUPool
 
-    monkeypatch.setattr(conv_winograd, "_TILE", tile)
+    monkeypatch.setattr(conv_winograd, "TILE", tile)
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 30000)  # several chunks
     spec = VGG_SPEC if relu_before else [VGG_SPEC[0], *VGG_SPEC[2:]]
     conv_index = 2 if relu_before else 1
@@ -338,13 +338,14 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
     plain.fusion = False
     expected = _step(plain, x, y, input_grad=input_grad)
     threads.set_num_threads(nthreads)
-    run = model._fused_runs[1]
-    assert isinstance(run, ConvReLUPool) and model.layers[conv_index].uses_winograd()
+    run = model.fused_runs[1]
+    assert isinstance(run, ConvReLUPool)
+    assert model.layers[conv_index].algorithm_name() == "winograd"
     assert run.relu_in is (model.layers[1] if relu_before else None)
     assert run.size == (4 if relu_before else 3)
     assert run._fits(np.empty((1, size, size, 8))) == (size % tile == 0)
     got = _step(model, x, y, input_grad=input_grad)
-    assert model._fused_runs[1]._cache is None
+    assert model.fused_runs[1]._cache is None
     for e, g in zip(expected[:2], got[:2], strict=True):
         if e is not None:
             _close(e, g, 1e-11)
@@ -365,7 +366,7 @@ def test_centred_difference_gradients_of_the_winograd_conv_relu_pool(relu_before
 
     loss = _training_loss(model, x, y)
     logits = model.forward(x, training=True)
-    assert isinstance(model._fused_runs[1], ConvReLUPool) and model._fused_done == [1]
+    assert isinstance(model.fused_runs[1], ConvReLUPool) and model.fused_done == [1]
     dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
     grads = {name: g.copy() for name, _, g in model.parameters()}
     for name, param, _ in model.parameters():
