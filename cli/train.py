@@ -116,7 +116,7 @@ class ProgressPrinter(Callback):
 
     def __init__(self, out: TextIO | None = None, log_every: float = 10.0) -> None:
         self.out = out or sys.stdout
-        self.live = bool(getattr(out, "isatty", lambda: False)())
+        self.live = bool(getattr(self.out, "isatty", lambda: False)())
         self.interval = 0.2 if self.live else log_every
         self._last = 0.0
         self._width = 0

@@ -94,3 +94,35 @@ def test_help_lists_the_options(capsys):
                    "--schedule", "--augment", "--seed", "--threads", "--val-split",
                    "--data-dir", "--out", "--checkpoint-dir", "--resume"):
         assert option in out
+
+
+class _Terminal:
+    """A stand-in for sys.stdout on a terminal: records what is written."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_line_is_rewritten_in_place_on_a_terminal_stdout(monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    printer = train_cli.ProgressPrinter()  # no stream given: sys.stdout, a terminal here
+    logs = {"epoch": 0, "epochs": 1, "batches_per_epoch": 4, "loss": 0.5, "accuracy": 0.25,
+            "images_per_sec": 100.0, "eta_seconds": 3.0, "step": 0, "batch": 0}
+    printer.on_train_begin(logs)
+    printer.on_batch_end(3, logs)
+    printer.on_train_end(logs)
+    assert printer.live
+    line, cleared = terminal.written[0], terminal.written[-1]
+    assert line.startswith("\repoch 1/1  batch 4/4  loss 0.5000") and "\n" not in line
+    assert cleared.replace(" ", "") == "\r\r"  # the live line is wiped, not left behind
