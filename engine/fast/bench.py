@@ -106,7 +106,7 @@ def torch_step(spec: list[dict], x: np.ndarray, y: np.ndarray, num_classes: int)
     return step
 
 
-def _time(step: Callable[[], None], steps: int, clock: Callable[[], float]) -> float:
+def time_steps(step: Callable[[], None], steps: int, clock: Callable[[], float]) -> float:
     """Seconds for ``steps`` steps, after one untimed step: runs of the two frameworks
     alternate, and the first step after a switch pays for the other's cache contents and
     threads (measured here: both frameworks' medians 10-15 % lower when it is counted),
@@ -154,10 +154,10 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
     ours, theirs = [], []
     model.reset_timings()
     for _ in range(args.runs):
-        ours.append(n * args.steps / _time(step, args.steps, clock))
+        ours.append(n * args.steps / time_steps(step, args.steps, clock))
         if tstep is not None:
             torch_mod.set_num_threads(threads.get_num_threads())
-            theirs.append(n * args.steps / _time(tstep, args.steps, clock))
+            theirs.append(n * args.steps / time_steps(tstep, args.steps, clock))
     timed_steps = args.runs * (args.steps + 1)  # the layer timings include each run's lead step
 
     result = {"arch": name, "engine": statistics.median(ours), "runs": ours}

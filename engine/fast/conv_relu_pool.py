@@ -49,7 +49,7 @@ class ConvReLUPool:
     def applies(self, x: np.ndarray, training: bool) -> bool:
         return training and x.ndim == 4 and len(x) > 0
 
-    def _fits(self, x: np.ndarray) -> bool:
+    def fits(self, x: np.ndarray) -> bool:
         """Whether the conv runs Winograd with an output of whole m x m blocks."""
         m = conv_winograd.TILE
         ho, wo = self.conv.output_hw(x.shape[1], x.shape[2])
@@ -59,7 +59,7 @@ class ConvReLUPool:
         conv = self.conv
         clock = time.perf_counter
         t0 = clock()
-        if not self._fits(x):
+        if not self.fits(x):
             if self.relu_in is not None:
                 x = self.relu_in.forward(x, True)
             t_in = clock()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from engine.layers.conv import Conv2D
+from engine.layers.base import Layer
+
+# The layer these algorithms compute: an engine.layers.conv.Conv2D (which imports this module).
+Conv2D = Layer
 
 
 @dataclass(frozen=True)

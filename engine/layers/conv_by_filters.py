@@ -7,15 +7,27 @@ threads, so the products, and the results, are the same whatever the thread coun
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from engine import threads
 from engine.layers.im2col import col2im_cropped, im2col
+from engine.layers.workspace import Workspace
 
-if TYPE_CHECKING:
-    from engine.layers.conv import Conv2D
+
+class Conv2D(Protocol):
+    """What this module reads of ``engine.layers.conv.Conv2D`` (which imports this module)."""
+
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    in_channels: int
+    out_channels: int
+    kh: int
+    kw: int
+    stride: int
+    pads: tuple[int, int, int, int]
+    workspace: Workspace
 
 # Filters per matrix product (fixed, so results do not depend on the thread count).
 FILTER_GROUP = 16

@@ -85,7 +85,7 @@ class Dense(Layer):
         """x: (N, in_features) -> (N, out_features)."""
         self._x = x
         W, b = self.params["W"], self.params["b"]
-        if not self._parallel(x):
+        if not self.splits_over_threads(x):
             return x @ W + b
         # Fixed blocks of in_features, their partial products added in block order: each
         # block reads only its rows of W (split by batch rows, every block read all of W).
@@ -106,7 +106,7 @@ class Dense(Layer):
         x = self._x
         W = self.params["W"]
         self.grads["b"] = dout.sum(axis=0)
-        if not self._parallel(x):
+        if not self.splits_over_threads(x):
             self.grads["W"] = x.T @ dout
             return dout @ W.T
         dtype = np.result_type(x, dout)
@@ -122,7 +122,7 @@ class Dense(Layer):
         self.grads["W"] = dW
         return dx
 
-    def _parallel(self, x: np.ndarray) -> bool:
+    def splits_over_threads(self, x: np.ndarray) -> bool:
         """Whether the products are split over the engine's threads (large enough to pay)."""
         W = self.params["W"]
         return (x.ndim == 2 and x.shape[0] * W.size >= _PARALLEL_MIN_MACS

@@ -22,20 +22,30 @@ A callback that must survive a resume keeps its state in ``state_dict()`` / ``lo
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from engine.training.trainer import Trainer
+from engine.model import Sequential
+
+
+class TrainerView(Protocol):
+    """What callbacks read and set on the Trainer that calls them (the Trainer is one; this
+    module does not import it: the Trainer imports the callbacks)."""
+
+    model: Sequential
+    optimizer: Any
+    epoch: int
+    batch: int
+    stop_training: bool
 
 
 class Callback:
     """Base class: every hook does nothing; ``self.trainer`` is set before training starts."""
 
-    trainer: Trainer | None = None
+    trainer: TrainerView | None = None
 
-    def set_trainer(self, trainer: Trainer) -> None:
+    def set_trainer(self, trainer: TrainerView) -> None:
         self.trainer = trainer
 
     def on_train_begin(self, logs: dict) -> None:
@@ -190,7 +200,7 @@ class EarlyStopping(Callback):
 class CallbackList:
     """Calls each hook on every callback in order."""
 
-    def __init__(self, callbacks: list[Callback], trainer: Trainer) -> None:
+    def __init__(self, callbacks: list[Callback], trainer: TrainerView) -> None:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             cb.set_trainer(trainer)

@@ -84,7 +84,7 @@ def test_threaded_blocks_equal_the_single_product_for_any_thread_count(monkeypat
     x = rng.standard_normal((40, 2048)).astype(np.float32)
     dout = rng.standard_normal((40, 64)).astype(np.float32)
     layer = Dense(2048, 64, rng=rng)
-    assert layer._parallel(x)  # 40 * 2048 * 64 products: split into blocks
+    assert layer.splits_over_threads(x)  # 40 * 2048 * 64 products: split into blocks
     count = threads.get_num_threads()
     results = []
     try:
@@ -98,7 +98,7 @@ def test_threaded_blocks_equal_the_single_product_for_any_thread_count(monkeypat
         for a, b in zip(results[0], got, strict=True):
             assert np.array_equal(a, b)
     monkeypatch.setattr(dense_module, "_PARALLEL_MIN_MACS", 1 << 60)  # one product each
-    assert not layer._parallel(x)
+    assert not layer.splits_over_threads(x)
     y = layer.forward(x)
     expected = (y, layer.backward(dout), layer.grads["W"])
     for a, b in zip(expected, results[0], strict=True):
@@ -107,5 +107,5 @@ def test_threaded_blocks_equal_the_single_product_for_any_thread_count(monkeypat
 
 def test_a_few_outputs_stay_on_one_thread():
     x = np.zeros((64, 8192), np.float32)
-    assert not Dense(8192, 10)._parallel(x)  # a 10-class head: too thin to split
-    assert Dense(8192, 100)._parallel(x)
+    assert not Dense(8192, 10).splits_over_threads(x)  # a 10-class head: too thin to split
+    assert Dense(8192, 100).splits_over_threads(x)

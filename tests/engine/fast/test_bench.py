@@ -21,7 +21,7 @@ def test_time_leaves_the_lead_step_untimed():
         calls.append("clock")
         return next(ticks)
 
-    assert bench._time(step, 3, clock) == pytest.approx(3.0)
+    assert bench.time_steps(step, 3, clock) == pytest.approx(3.0)
     assert calls == ["step", "clock", "step", "step", "step", "clock"]
 
 

@@ -86,7 +86,8 @@ def test_fused_equals_layer_by_layer(dtype, rtol, n, size, nthreads, input_grad)
     model = _model(SPEC, (size, size, 3), dtype)
     assert sorted(model.fused_runs) == [0, 4]
     got = _step(model, x, y, input_grad=input_grad)
-    assert model.fused_runs[0]._cache is None  # backward consumed the fused cache
+    with pytest.raises(RuntimeError, match="without a training-mode forward"):
+        model.fused_runs[0].backward(np.zeros((n, 1, 1, 8)))  # the cache was consumed
     _close(expected[0], got[0], rtol)
     if input_grad:
         _close(expected[1], got[1], rtol)
@@ -343,9 +344,10 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
     assert model.layers[conv_index].algorithm_name() == "winograd"
     assert run.relu_in is (model.layers[1] if relu_before else None)
     assert run.size == (4 if relu_before else 3)
-    assert run._fits(np.empty((1, size, size, 8))) == (size % tile == 0)
+    assert run.fits(np.empty((1, size, size, 8))) == (size % tile == 0)
     got = _step(model, x, y, input_grad=input_grad)
-    assert model.fused_runs[1]._cache is None
+    with pytest.raises(RuntimeError, match="without a training-mode forward"):
+        model.fused_runs[1].backward(np.zeros((7, size // 2, size // 2, 6)))
     for e, g in zip(expected[:2], got[:2], strict=True):
         if e is not None:
             _close(e, g, 1e-11)
