@@ -8,8 +8,11 @@ A subcommand module offers ``add_parser(subparsers)``, which registers its parse
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
+from collections.abc import Iterator
 
 SUBCOMMANDS = ("train", "evaluate", "predict", "archs", "datasets", "gradcheck", "explain",
                "export", "import_onnx")
@@ -27,6 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def routed_warnings() -> Iterator[None]:
+    """Python and NumPy warnings (RuntimeWarning: overflow ...) as our own one-line
+    ``warning: ...`` messages on stderr, each text once, instead of file/line/source dumps."""
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message).splitlines()[0] if str(message) else category.__name__
+        if text not in shown:
+            shown.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
 def run_cli(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -34,7 +55,8 @@ def run_cli(argv: list[str]) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with routed_warnings():
+            return int(args.func(args) or 0)
     except BrokenPipeError:
         # The reader went away (`predict ... | head`): not an error worth a message.
         sys.stderr.close()

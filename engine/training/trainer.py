@@ -19,17 +19,14 @@ from typing import Any
 import numpy as np
 
 from engine.training.callbacks import Callback, CallbackList, EarlyStopping, History, LambdaCallback
-from engine.training.checkpoint import save_checkpoint
+from engine.training.checkpoint import non_finite_parts, save_checkpoint
 from engine.training.config import TrainingConfig, recommended_config
+from engine.training.divergence import DivergenceGuard, TrainingDivergedError
 
 __all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "Trainer",
            "TrainingConfig", "TrainingControl", "TrainingDivergedError", "recommended_config"]
 
 _STATE_VERSION = 1
-
-
-class TrainingDivergedError(ValueError):
-    """The loss became NaN or infinite; the message suggests a lower learning rate."""
 
 
 class TrainingControl:
@@ -176,6 +173,7 @@ class Trainer:
         self._sums = {"loss": 0.0, "correct": 0, "seen": 0}
         self.completed = False
         self.last_checkpoint: Path | None = None
+        self.guard = DivergenceGuard(getattr(model, "num_classes", 2))
 
     # -- flags the GUI sets from its own thread -------------------------------------------
     @property
@@ -211,7 +209,8 @@ class Trainer:
         """Train on x (N, H, W, C) with labels y (N,) int, from the current position (0, or
         where :meth:`load_state_dict` left it). Returns the History.
 
-        Raises TrainingDivergedError when the loss stops being finite.
+        Raises TrainingDivergedError when the run diverges (see engine.training.divergence):
+        the loss is not finite, stays far above its start, or accuracy falls back to chance.
         """
         n = len(x)
         if n == 0:
@@ -260,6 +259,8 @@ class Trainer:
                 val_loss, val_acc = self.evaluate(*validation_data)
                 logs.update(val_loss=val_loss, val_accuracy=val_acc)
             timer.add_validation(time.perf_counter() - start)
+            self.guard.after_epoch(logs.get("val_accuracy", logs["accuracy"]), logs["lr"],
+                                   f"the end of epoch {epoch + 1}", self._last_checkpoint_text())
             self.epoch, self.batch = epoch + 1, 0
             logs.update(epoch=epoch, epoch_seconds=epoch_seconds,
                         eta_seconds=timer.eta(total_steps - self.step, self.epochs - self.epoch))
@@ -288,13 +289,8 @@ class Trainer:
         logits = self.model.forward(xb, training=True)
         loss, dlogits = self.loss_fn(logits, yb, label_smoothing=self.label_smoothing)
         loss = float(loss)
-        if not math.isfinite(loss):
-            raise TrainingDivergedError(
-                f"training stopped: the loss became {loss} at epoch {self.epoch + 1}, batch "
-                f"{self.batch + 1}; the learning rate ({lr:g}) is probably too high, try a "
-                f"lower one (e.g. {lr / 10:g})"
-                + (f"; the last good checkpoint is {self.last_checkpoint}"
-                   if self.last_checkpoint else ""))
+        self.guard.after_batch(loss, lr, f"epoch {self.epoch + 1}, batch {self.batch + 1}",
+                               self._last_checkpoint_text())
         if self.sum_loss:
             dlogits = dlogits * dlogits.dtype.type(len(idx))
         self.model.backward(dlogits, input_grad=False)
@@ -347,6 +343,7 @@ class Trainer:
             "history": self.history.state_dict(),
             "callbacks": {name: cb.state_dict() for name, cb in self._stateful_callbacks()},
             "extra": self.extra_state,
+            "guard": self.guard.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -363,21 +360,37 @@ class Trainer:
         for name, cb in self._stateful_callbacks():
             if name in stored:
                 cb.load_state_dict(stored[name])
+        if isinstance(state.get("guard"), dict):  # checkpoints before the guard have none
+            self.guard.load_state_dict(state["guard"])
         self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(
             state["step"])
         self._sums = {"loss": float(state["sums"]["loss"]),
                       "correct": int(state["sums"]["correct"]),
                       "seen": int(state["sums"]["seen"])}
 
+    def _last_checkpoint_text(self) -> str | None:
+        return str(self.last_checkpoint) if self.last_checkpoint else None
+
     def save_checkpoint(self, path: str | Path | None = None) -> Path | None:
-        """Write the state atomically to ``path`` (default: ``checkpoint_path``); a state with
-        non-finite parameters is never written. Returns the path written, or None."""
+        """Write the state atomically to ``path`` (default: ``checkpoint_path``). Returns the
+        path written, or None when there is no path or the run is suspect (its loss far above
+        the start: the last good checkpoint is kept). Raises TrainingDivergedError when the
+        parameters or optimizer state are no longer finite (they cannot be saved)."""
         path = Path(path) if path else self.checkpoint_path
-        if path is None:
+        if path is None or self.guard.suspect:
             return None
-        if save_checkpoint(self.state_dict(), path):
-            self.last_checkpoint = path
-            self.callbacks.call("on_checkpoint_saved", str(path),
-                                {"epoch": self.epoch, "batch": self.batch, "step": self.step})
-            return path
-        return None
+        state = self.state_dict()
+        bad = non_finite_parts(state)
+        if bad:
+            part = "optimizer state" if bad[0].startswith("optimizer") else "network"
+            raise TrainingDivergedError(
+                f"training stopped: the {part} "
+                f"overflowed ({bad[0]} holds Inf or NaN) at epoch {self.epoch + 1}, batch "
+                f"{self.batch}, so it cannot be saved; the learning rate is probably too high, "
+                f"try a lower one" + (f"; the last good checkpoint is {self.last_checkpoint}"
+                                      if self.last_checkpoint else "") + "; no model was saved")
+        save_checkpoint(state, path)
+        self.last_checkpoint = path
+        self.callbacks.call("on_checkpoint_saved", str(path),
+                            {"epoch": self.epoch, "batch": self.batch, "step": self.step})
+        return path

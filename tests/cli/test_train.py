@@ -126,3 +126,20 @@ def test_progress_line_is_rewritten_in_place_on_a_terminal_stdout(monkeypatch):
     line, cleared = terminal.written[0], terminal.written[-1]
     assert line.startswith("\repoch 1/1  batch 4/4  loss 0.5000") and "\n" not in line
     assert cleared.replace(" ", "") == "\r\r"  # the live line is wiped, not left behind
+
+
+@pytest.mark.parametrize("options", [["--lr", "1000", "--optimizer", "sgd"],
+                                     ["--lr", "1e6", "--warmup-epochs", "2"]])
+def test_a_diverging_run_exits_nonzero_and_keeps_the_existing_model(
+        toy_data, toy_arch, tmp_path, capsys, options):
+    (tmp_path / "model.pkl").write_bytes(b"the good model from yesterday")
+    argv = ["train", "--dataset", "toy", "--arch", toy_arch, "--epochs", "12", "--batch-size",
+            "16", "--checkpoint-every", "1", "--out", str(tmp_path / "model.pkl"),
+            "--checkpoint-dir", str(tmp_path / "ckpt"), *options]
+    assert run_cli(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: training stopped: the ")
+    assert "try a lower one" in err[-1] and "no model was saved" in err[-1]
+    assert not any("Warning" in line or line.startswith(" ") for line in err)  # routed
+    assert (tmp_path / "model.pkl").read_bytes() == b"the good model from yesterday"
+    assert (tmp_path / "ckpt").is_dir()

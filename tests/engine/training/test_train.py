@@ -238,7 +238,9 @@ def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
     assert trainer.save_checkpoint() == path
     before = path.read_bytes()
     trainer.model.layers[0].params["W"][0, 0, 0, 0] = np.inf
-    assert trainer.save_checkpoint() is None
+    with pytest.raises(TrainingDivergedError, match=r"network overflowed \(model\.conv1\.W "
+                       r"holds Inf or NaN\).*cannot be saved.*last good checkpoint is"):
+        trainer.save_checkpoint()
     assert path.read_bytes() == before
 
 
