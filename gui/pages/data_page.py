@@ -315,7 +315,7 @@ class DataPage(QWidget):
         if self.session.trained is not None:
             return tuple(self.session.trained.input_shape), self.session.trained.num_classes
         name = self.current_dataset_name()
-        return ((32, 32, 3) if name == "cifar10" else (28, 28, 1)), 10
+        return data.dataset_input_shape(name) or data.KIND_INPUT_SHAPES["digits"], 10
 
     def _infer(self, spec: list[dict]) -> tuple[list[LayerInfo], str | None]:
         shape, classes = self._shape_context()

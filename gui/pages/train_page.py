@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.training.checkpoint import checkpoint_path, load_checkpoint
+from engine.training.config import CHECKPOINT_EVERY
 from gui.messages import show_error
 from gui.qt_compat import emit
 from gui.session import Session
@@ -31,8 +32,6 @@ from gui.settings import Settings
 from gui.text import duration
 from gui.widgets.training_plots import TrainingPlots
 from gui.worker import TrainingWorker, expected_batches
-
-CHECKPOINT_EVERY = 200  # batches; also written at every epoch end and on stop
 
 
 class TrainPage(QWidget):

@@ -1,5 +1,6 @@
 """Training settings (epochs, batch size, optimizer, learning rate and schedule, augmentation,
-seed, threads, validation split) as a form whose values are a plain dict."""
+seed, threads, validation split) as a form whose values are a plain dict. The choices and
+the starting values are the engine's (engine.training.config), written nowhere else."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+from engine.training.config import OPTIMIZERS, SCHEDULES, TrainingConfig
 
 
 class HyperparameterForm(QWidget):
@@ -23,20 +23,25 @@ class HyperparameterForm(QWidget):
 
     def __init__(self, max_threads: int = 8, parent: QWidget | None = None):
         super().__init__(parent)
-        self.epochs = QSpinBox(minimum=1, maximum=500, value=5)
-        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=64, singleStep=16)
+        default = TrainingConfig()
+        self.epochs = QSpinBox(minimum=1, maximum=500, value=default.epochs)
+        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=default.batch_size,
+                                   singleStep=16)
         self.optimizer = QComboBox()
         self.optimizer.addItems(OPTIMIZERS)
-        self.lr = QDoubleSpinBox(decimals=5, minimum=0.00001, maximum=10.0, value=0.001,
+        self.optimizer.setCurrentText(default.optimizer)
+        self.lr = QDoubleSpinBox(decimals=5, minimum=0.00001, maximum=10.0, value=default.lr,
                                  singleStep=0.0005)
         self.schedule = QComboBox()
         self.schedule.addItems(SCHEDULES)
+        self.schedule.setCurrentText(default.schedule)
         self.augment = QCheckBox("random shifts / crops")
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.threads = QSpinBox(minimum=0, maximum=max(1, max_threads), value=0)
+        self.augment.setChecked(default.augment)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=default.seed)
+        self.threads = QSpinBox(minimum=0, maximum=max(1, max_threads), value=default.threads)
         self.threads.setSpecialValueText("auto")
-        self.val_split = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5, value=0.1,
-                                        singleStep=0.05)
+        self.val_split = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5,
+                                        value=default.val_split, singleStep=0.05)
         left, right = QFormLayout(), QFormLayout()
         for form in (left, right):
             form.setHorizontalSpacing(12)

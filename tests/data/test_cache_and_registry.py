@@ -12,7 +12,7 @@ from engine import data
 from engine.data import paths
 from engine.data.cache import DatasetCache
 from engine.data.errors import DatasetError, DatasetNotFound
-from tests.data.fixtures import image_tree, write_idx, write_mnist, write_tree
+from tests.data.fixtures import image_tree, write_cifar_batches, write_idx, write_mnist, write_tree
 
 
 def test_cache_round_trip(tmp_path):
@@ -174,3 +174,14 @@ def test_per_user_folders(monkeypatch, platform, env, expected):
     home = str(paths.Path("~").expanduser())
     want = [paths.Path(e.replace("~", home)) for e in expected]
     assert [paths.user_data_dir(), paths.user_cache_dir()] == want
+
+
+def test_the_registry_knows_each_datasets_input_shape(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py")
+    for name in ("mnist", "cifar10"):
+        read = data.load(name, data_dir=tmp_path, cache_dir=tmp_path / "cache")
+        assert data.dataset_input_shape(name) == read.input_shape
+    assert data.dataset_input_shape("CIFAR-10") == (32, 32, 3)  # any of its names
+    assert data.dataset_input_shape("fashion") == (28, 28, 1)
+    assert data.dataset_input_shape("my-photos") is None

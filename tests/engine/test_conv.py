@@ -12,14 +12,6 @@ from engine.layers.conv import Conv2D
 from tests.engine.reference import check_layer_gradients, conv2d_backward, conv2d_forward
 
 
-@pytest.fixture
-def restore_threads():
-    n, mode = threads.get_num_threads(), threads.get_parallel_mode()
-    yield
-    threads.set_num_threads(n)
-    threads.set_parallel_mode(mode)
-
-
 def _layer(cin, cout, k, stride, padding, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     layer = Conv2D(cin, cout, k, stride, padding, rng=rng).astype(dtype)

@@ -10,14 +10,6 @@ import engine
 from engine import threads
 
 
-@pytest.fixture
-def restore_threads():
-    n, mode = threads.get_num_threads(), threads.get_parallel_mode()
-    yield
-    threads.set_num_threads(n)
-    threads.set_parallel_mode(mode)
-
-
 def test_set_and_get_num_threads(restore_threads):
     engine.set_num_threads(3)
     assert engine.get_num_threads() == 3

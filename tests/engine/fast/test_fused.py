@@ -26,10 +26,8 @@ SPEC = [
 
 
 @pytest.fixture(autouse=True)
-def _restore_threads():
-    before = threads.get_num_threads()
+def _threads_and_fusion_restored(restore_threads):
     yield
-    threads.set_num_threads(before)
     fused.set_fusion(True)
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine
 from engine.serialize import ModelFileError, dump_plain
 from engine.training.checkpoint import (
     CheckpointError,
@@ -26,13 +25,6 @@ from engine.training.run import TrainingConfig, train_model
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def restore_threads():
-    before = engine.get_num_threads()
-    yield
-    engine.set_num_threads(before)
 
 
 def test_round_trip_and_folder_lookup(tmp_path):
