@@ -56,7 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="write a checkpoint every N batches as well as at each epoch end "
                    "[100; 0 = epoch ends only]")
     p.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint "
-                   "(file or folder); its settings are used")
+                   "(file or folder) with its settings; only --lr, --epochs and --schedule may "
+                   "change them (recorded in the model file's resumes), other settings are "
+                   "refused")
     p.set_defaults(func=run)
 
 
@@ -168,7 +170,8 @@ class ProgressPrinter(Callback):
 
 
 class _InterruptToStop:
-    """First Ctrl-C asks the trainer to stop after the current batch; a second one aborts."""
+    """First Ctrl-C (or SIGTERM, what a desktop session or ``kill`` sends) asks the trainer to
+    stop after the current batch and write a checkpoint; a second one aborts."""
 
     def __init__(self, control: Any, out: TextIO) -> None:
         self.control = control
@@ -178,21 +181,24 @@ class _InterruptToStop:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.control.stop_requested:
             raise KeyboardInterrupt
-        self.out.write("\nstopping after this batch and writing a checkpoint "
+        what = "terminate signal" if signum == signal.SIGTERM else "Ctrl-C"
+        self.out.write(f"\n{what}: stopping after this batch and writing a checkpoint "
                        "(Ctrl-C again to abort without one) ...\n")
         self.out.flush()
         self.control.stop()
 
     def __enter__(self) -> _InterruptToStop:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self._previous = None
+        self._previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave the signals alone
+                break
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _resume_command(checkpoint: str, out_path: str, data_dir: str | None) -> str:
@@ -210,6 +216,37 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
+def _resume_overrides(args: argparse.Namespace) -> dict:
+    """--lr, --epochs, --schedule given with --resume; any other setting is refused."""
+    from engine.training.run import RESUME_OVERRIDES
+
+    fixed = [name for name in _OPTION_FIELDS
+             if name not in (*RESUME_OVERRIDES, "threads") and getattr(args, name) is not None]
+    for name in ("dataset", "arch"):
+        if getattr(args, name) is not None:
+            fixed.insert(0, name)
+    if fixed:
+        options = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise ValueError(f"a resumed run keeps the settings in its checkpoint; only --lr, "
+                         f"--epochs and --schedule can change: remove {options}")
+    return {name: getattr(args, name) for name in RESUME_OVERRIDES}
+
+
+def _prepare_folders(out_path: Path, checkpoint_dir: Path) -> None:
+    """Before training: both folders must be writable, and leftovers of killed writes go."""
+    from engine.atomic_files import check_writable_folder, remove_stale_temps
+    from engine.training.checkpoint import CHECKPOINT_NAME
+
+    if out_path.is_dir():
+        raise IsADirectoryError(f"--out {out_path} is a folder; give a file name such as "
+                                f"{out_path / 'model.pkl'}")
+    check_writable_folder(out_path.parent, "--out")
+    check_writable_folder(checkpoint_dir, "--checkpoint-dir")
+    remove_stale_temps(out_path.parent, [out_path.name, out_path.with_suffix(".json").name,
+                                         out_path.with_suffix(".npz").name])
+    remove_stale_temps(checkpoint_dir, [CHECKPOINT_NAME])
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from engine.serialize import save_model
     from engine.training.checkpoint import read_checkpoint
@@ -218,8 +255,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out or sys.stdout
 
+    overrides = None
     if args.resume:
-        config = resumed_config(read_checkpoint(args.resume), None)
+        overrides = _resume_overrides(args)
+        config = resumed_config(read_checkpoint(args.resume), None, overrides)
         if args.threads is not None:
             config.threads = args.threads
         dataset = _load_dataset(config.dataset, args.data_dir, out)
@@ -237,6 +276,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out_path = Path(args.out)
     if out_path.suffix.lower() not in (".pkl", ".npz"):
         raise ValueError(f"--out must end in .pkl or .npz, got {out_path}")
+    _prepare_folders(out_path, checkpoint_dir)
 
     out.write(f"training {config.arch_label} on {config.dataset}: {config.epochs} epochs, batch "
               f"{config.batch_size}, {config.optimizer} lr {config.lr:g} ({config.schedule}), "
@@ -246,7 +286,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         trained = train_model(config, dataset, callbacks=[ProgressPrinter(out)],
                               checkpoint_dir=checkpoint_dir,
                               resume_from=args.resume, control=control,
-                              evaluate_if_stopped=False)
+                              evaluate_if_stopped=False, resume_overrides=overrides)
     meta = trained.meta
     if not meta["completed"]:
         epoch, batch = meta["stopped_at"]

@@ -1,10 +1,12 @@
 """Files written whole or not at all, with the user's umask, and the leftovers of killed writes.
 
 Every file CNN Studio writes (models, checkpoints, exports, CSV, JSON, PNG) goes through a
-temporary file named ``.<name>.<8 random characters>.tmp`` in the target's folder and a rename,
+temporary file named ``.<name>.<pid>.<8 random characters>.tmp`` in the target's folder and a
+rename,
 so a crash, ``kill -9`` or full disk leaves either the old file or the new one, never half of
 one. A process killed mid-write leaves its temporary file behind; :func:`remove_stale_temps`
-removes those of our own naming pattern when the next run starts.
+removes those of our own naming pattern when the next run starts, unless the process that
+made them (the pid in the name) is still running.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     file gets the permissions a plain ``open(path, "w")`` would (0o666 minus the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -68,33 +70,56 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def temp_pattern(name: str) -> re.Pattern[str]:
-    """The names :func:`atomic_write_bytes` (and ``tempfile.mkdtemp`` with the same prefix and
-    suffix) give the temporary files of a target called ``name``."""
-    return re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+def temp_prefix(name: str) -> str:
+    """The start of the temporary names this process uses for a target called ``name``."""
+    return f".{name}.{os.getpid()}."
 
 
-def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
-    """Remove the temporary files (or folders) left by killed writes of ``names`` in ``folder``.
+def temp_pattern(name: str | None = None) -> re.Pattern[str]:
+    """The names :func:`temp_prefix` + 8 random characters + ``.tmp`` (a temporary file, or a
+    ``tempfile.mkdtemp`` folder named the same way) give a target called ``name`` (any name
+    if None); group "pid" is the writer's process id (absent in names from before it was)."""
+    target = re.escape(name) if name is not None else r"[^/]+"
+    return re.compile(rf"\.{target}\.(?:(?P<pid>\d+)\.)?[A-Za-z0-9_]{{8}}\.tmp")
 
-    ``names`` may hold ``fnmatch``-free exact target names; returns what was removed. Errors
-    (a folder that is not there or not writable) are ignored: the next write reports them.
-    """
+
+def _writer_alive(pid: str | None) -> bool:
+    if pid is None:
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's live process, or a number we cannot check: leave it
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str] | None = None
+                       ) -> list[Path]:
+    """Remove the temporary files (or folders) left by killed writes of ``names`` (any name if
+    None) in ``folder``; a temporary of a process still running is left alone. Returns what
+    was removed. Errors (a folder that is not there or not writable) are ignored: the next
+    write reports them."""
     folder = Path(folder)
-    patterns = [temp_pattern(name) for name in names]
-    removed = []
+    patterns = [temp_pattern(name) for name in names] if names is not None else [temp_pattern()]
+    removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
     for entry in entries:
-        if any(p.fullmatch(entry.name) for p in patterns):
-            with contextlib.suppress(OSError):
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-                removed.append(entry)
+        match = next((m for p in patterns if (m := p.fullmatch(entry.name))), None)
+        if match is None or _writer_alive(match.group("pid")):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
     return removed
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic_files import remove_stale_temps, temp_prefix
 from engine.data.dataset import Dataset
 
 # Bump when a loader changes what it produces, so stale caches are ignored.
@@ -85,7 +86,8 @@ class DatasetCache:
         tmp = None
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp",
+            remove_stale_temps(self.cache_dir)  # folders of writes that were killed
+            tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp",
                                         dir=self.cache_dir))
             tmp.chmod(0o755)  # mkdtemp makes it private; the arrays are not secret
             for k in _ARRAYS:

@@ -37,12 +37,14 @@ class RunRecord:
     """What a run stores beside the trainer's state: its settings, data and normaliser.
 
     config: the TrainingConfig dict; dataset: name, fingerprint, kind, sizes; normalizer: the
-    fitted Normalizer dict.
+    fitted Normalizer dict; resumes: one {"at": [epoch, batch], "changes": {setting: [old,
+    new]}} per resume that changed a setting (--lr, --epochs, --schedule).
     """
 
     config: dict = field(default_factory=dict)
     dataset: dict = field(default_factory=dict)
     normalizer: dict = field(default_factory=dict)
+    resumes: list = field(default_factory=list)
 
     @property
     def dataset_name(self) -> str:
@@ -64,8 +66,10 @@ class RunRecord:
         for key in ("config", "dataset", "normalizer"):
             if not isinstance(data.get(key, {}), dict):
                 raise CheckpointError(f"{source}: its {key} record is malformed")
+        if not isinstance(data.get("resumes", []), list):
+            raise CheckpointError(f"{source}: its resumes record is malformed")
         return cls(config=data.get("config", {}), dataset=data.get("dataset", {}),
-                   normalizer=data.get("normalizer", {}))
+                   normalizer=data.get("normalizer", {}), resumes=data.get("resumes", []))
 
 
 @dataclass

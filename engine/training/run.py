@@ -53,8 +53,17 @@ def dataset_fingerprint(dataset: Any) -> str:
     return h.hexdigest()
 
 
-def resumed_config(checkpoint: Checkpoint, config: TrainingConfig | None) -> TrainingConfig:
-    """The settings stored in ``checkpoint``; of ``config`` only ``threads`` is taken."""
+RESUME_OVERRIDES = ("lr", "epochs", "schedule")
+
+
+def resumed_config(checkpoint: Checkpoint, config: TrainingConfig | None,
+                   overrides: dict | None = None) -> TrainingConfig:
+    """The settings stored in ``checkpoint``; of ``config`` only ``threads`` is taken.
+
+    ``overrides``: new values for the settings of RESUME_OVERRIDES (None values are ignored);
+    ``epochs`` may not go below the epochs the checkpoint has already started.
+    Raises CheckpointError / ValueError with one line.
+    """
     if not checkpoint.run.config:
         raise CheckpointError(f"{checkpoint.path} is incomplete: it does not hold the run's "
                               "settings")
@@ -64,9 +73,29 @@ def resumed_config(checkpoint: Checkpoint, config: TrainingConfig | None) -> Tra
         raise CheckpointError(f"{checkpoint.path}: its stored settings are malformed "
                               f"({str(exc).splitlines()[0][:200] if str(exc) else 'error'})"
                               ) from None
+    changes = resume_changes(stored, overrides)
+    if "epochs" in changes:
+        started = checkpoint.epoch + (1 if checkpoint.batch else 0)
+        if changes["epochs"][1] < max(started, 1):
+            raise ValueError(f"the checkpoint has already started epoch {started}; --epochs "
+                             f"must be at least {max(started, 1)}")
+    stored = stored.replace(**{name: new for name, (_, new) in changes.items()})
+    stored.validate()
     if config is not None:
         stored.threads = config.threads
     return stored
+
+
+def resume_changes(stored: TrainingConfig, overrides: dict | None) -> dict:
+    """{setting: [stored value, new value]} for the overrides that change something."""
+    changes = {}
+    for name, value in (overrides or {}).items():
+        if name not in RESUME_OVERRIDES:
+            raise ValueError(f"only {', '.join(RESUME_OVERRIDES)} can change when a run is "
+                             f"resumed, not {name}")
+        if value is not None and value != getattr(stored, name):
+            changes[name] = [getattr(stored, name), value]
+    return changes
 
 
 def _subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -112,16 +141,18 @@ def _augmenter(config: TrainingConfig, dataset: Any, num_images: int):
 
 def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable[Callback] = (),
                 checkpoint_dir: str | Path | None = None, resume_from: str | Path | None = None,
-                control: TrainingControl | None = None, evaluate_if_stopped: bool = True
-                ) -> TrainedModel:
+                control: TrainingControl | None = None, evaluate_if_stopped: bool = True,
+                resume_overrides: dict | None = None) -> TrainedModel:
     """Train per ``config`` on ``dataset`` (an engine.data Dataset) and evaluate on its test split.
 
     ``callbacks`` receive the Trainer's hooks; ``control`` carries the stop / pause flags another
     thread may set. With ``checkpoint_dir`` a checkpoint is written every
     ``config.checkpoint_every`` batches, at each epoch end and when stopped. ``resume_from``
     (a checkpoint file or folder) continues that run with the configuration stored in it
-    (``config`` may then be None; only its ``threads`` is taken). A run stopped early is still
-    evaluated unless ``evaluate_if_stopped`` is False; ``meta["completed"]`` tells which.
+    (``config`` may then be None; only its ``threads`` is taken), with ``resume_overrides``
+    ({"lr": ..., "epochs": ..., "schedule": ...}) applied and recorded in ``meta["resumes"]``.
+    A run stopped early is still evaluated unless ``evaluate_if_stopped`` is False;
+    ``meta["completed"]`` tells which.
 
     Returns a TrainedModel whose ``meta`` holds everything :func:`engine.serialize.save_model`
     stores; ``meta["checkpoint"]`` is the last checkpoint written (or None).
@@ -132,9 +163,15 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
 
     fingerprint = dataset_fingerprint(dataset)
     checkpoint = None
+    resumes: list = []
     if resume_from is not None:
         checkpoint = read_checkpoint(resume_from)
-        config = resumed_config(checkpoint, config)
+        config = resumed_config(checkpoint, config, resume_overrides)
+        resumes = list(checkpoint.run.resumes)
+        changes = resume_changes(TrainingConfig.from_dict(checkpoint.run.config),
+                                 resume_overrides)
+        if changes:
+            resumes.append({"at": [checkpoint.epoch, checkpoint.batch], "changes": changes})
         if checkpoint.run.fingerprint != fingerprint:
             raise CheckpointError(
                 f"the checkpoint {resume_from} was made on other data "
@@ -175,7 +212,7 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
         checkpoint_path=checkpoint_path(checkpoint_dir) if checkpoint_dir else None,
         checkpoint_every=config.checkpoint_every, control=control,
         extra_state={"config": config.to_dict(), "dataset": dataset_info,
-                     "normalizer": normalizer.to_dict()})
+                     "normalizer": normalizer.to_dict(), "resumes": resumes})
     if checkpoint is not None:
         try:
             trainer.load_state_dict(checkpoint.state)
@@ -205,6 +242,7 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
         "checkpoint": str(trainer.last_checkpoint) if trainer.last_checkpoint else None,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "tta": config.tta,
+        "resumes": resumes,
     })
     metrics: dict[str, Any] = {"train_seconds": train_seconds,
                                "epochs_run": trainer.epoch + (trainer.batch > 0)}

@@ -185,3 +185,15 @@ def test_the_registry_knows_each_datasets_input_shape(tmp_path):
     assert data.dataset_input_shape("CIFAR-10") == (32, 32, 3)  # any of its names
     assert data.dataset_input_shape("fashion") == (28, 28, 1)
     assert data.dataset_input_shape("my-photos") is None
+
+
+def test_a_killed_cache_write_is_cleaned_up_by_the_next_one(tmp_path):
+    from engine.data.cache import DatasetCache
+    from tests.engine.training_toys import toy_dataset
+
+    stale = tmp_path / ".toy-0123456789abcdef0123.99999999.abcdefgh.tmp"
+    stale.mkdir(parents=True)
+    (stale / "x_train.npy").write_bytes(b"\0" * 1000)
+    DatasetCache(tmp_path).save(toy_dataset(), "0123456789abcdef0123")
+    assert not stale.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["toy-0123456789abcdef0123"]
