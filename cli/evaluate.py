@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+
+from engine.atomic_files import atomic_write_bytes, atomic_write_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -71,18 +74,32 @@ def save_confusion_png(cm: list[list[int]], class_names: list[str], path: str | 
                         color="white" if cm_arr[i, j] > threshold else "black")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())  # whole or not at all
     return path
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def class_names_warning(model_names: list[str], dataset_name: str, dataset_names: list[str]
+                        ) -> str | None:
+    """A warning showing both lists when a dataset names its classes differently from the
+    model (same count, so the figures compare class numbers that may mean other things)."""
+    if list(model_names) == list(dataset_names):
+        return None
+    return (f"warning: {dataset_name} names its classes differently from the model, so class "
+            f"numbers are compared: model: {', '.join(model_names)}; {dataset_name}: "
+            f"{', '.join(dataset_names)}")
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+        ) -> int:
     from engine import data
     from engine.metrics import format_report
     from engine.serialize import load_model
     from engine.training.run import evaluate_model
 
     out = out or sys.stdout
+    err = err or sys.stderr
 
     trained = load_model(args.model)
     if args.threads:
@@ -95,6 +112,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ValueError("the model does not say which dataset it was trained on: add --dataset")
     dataset = data.load(name, data_dir=args.data_dir)
     trained.check_dataset(dataset)
+    warning = class_names_warning(trained.class_names, dataset.name, dataset.class_names)
+    if warning:
+        err.write(warning + "\n")
     x, y = (dataset.x_test, dataset.y_test) if args.split == "test" else (
         dataset.x_train, dataset.y_train)
     report = evaluate_model(trained, x, y)
@@ -109,9 +129,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(f"confusion matrix drawn to {path}\n")
     if args.json:
         path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
         report = {"model": str(args.model), "dataset": dataset.name, "split": args.split,
                   "class_names": trained.class_names, **report}
-        path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        if warning:
+            report["dataset_class_names"] = list(dataset.class_names)
+        atomic_write_text(path, json.dumps(report, indent=1, ensure_ascii=False))
         out.write(f"results written to {path}\n")
     return 0

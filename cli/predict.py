@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+
+from engine.atomic_files import atomic_write_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,22 +37,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def find_images(paths: list[str]) -> list[Path]:
-    """The image files named, plus those inside named folders (recursively, sorted)."""
+def display_name(path: Path | str) -> str:
+    """``path`` as printable text: bytes that are not UTF-8 (a file name from another system)
+    are shown as \\xNN escapes, so every name can be printed and written to a CSV file."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def find_images(paths: list[str], err: TextIO) -> tuple[list[Path], int]:
+    """The image files named, plus those inside named folders (recursively, sorted), and how
+    many of the paths were missing (each reported on ``err`` and skipped)."""
     from engine.data.images import is_image_name
 
     found: list[Path] = []
+    missing = 0
     for name in paths:
         path = Path(name)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
-    if not found:
-        raise ValueError(f"no images found in {', '.join(paths)}")
-    return found
+        try:
+            if path.is_dir():
+                found += sorted(p for p in path.rglob("*")
+                                if p.is_file() and is_image_name(p.name))
+                continue
+            if path.is_file():
+                found.append(path)
+                continue
+        except OSError as exc:
+            err.write(f"skipped {display_name(path)}: {exc.strerror or 'cannot be read'}\n")
+            missing += 1
+            continue
+        err.write(f"skipped {display_name(path)}: no such file or folder\n")
+        missing += 1
+    return found, missing
 
 
 def _label_index(text: str, class_names: list[str]) -> int:
@@ -61,7 +79,7 @@ def _label_index(text: str, class_names: list[str]) -> int:
         value = None
     if value is not None and value.is_integer() and 0 <= value < len(class_names):
         return int(value)
-    raise ValueError(f"label {text!r} is neither a class name nor a class number 0.."
+    raise ValueError(f'label "{text}" is neither a class name nor a class number 0..'
                      f"{len(class_names) - 1}")
 
 
@@ -89,7 +107,8 @@ def read_labels(path: str | Path, class_names: list[str]) -> dict[str, int]:
     labels = {}
     for line, row in enumerate(rows, start=2 if "filename" in header else 1):
         if len(row) <= max(file_col, label_col):
-            raise ValueError(f"{path}, line {line}: expected filename,label, got {row}")
+            raise ValueError(f"{path}, line {line}: expected filename,label, got "
+                             f"{','.join(row)}")
         try:
             labels[Path(row[file_col].strip()).name] = _label_index(row[label_col], class_names)
         except ValueError as exc:
@@ -100,7 +119,7 @@ def read_labels(path: str | Path, class_names: list[str]) -> dict[str, int]:
 def preprocess_files(files: list[Path], input_shape: tuple, kind: str, err: TextIO
                      ) -> tuple[np.ndarray, list[Path]]:
     """Read and preprocess each file -> (N, H, W, C) uint8 and the files that could be read;
-    unreadable files are reported on ``err`` and skipped."""
+    unreadable files are reported on ``err`` and skipped (none readable: ValueError)."""
     from engine.data.errors import DatasetError
     from engine.data.images import read_image
     from engine.data.preprocess import image_to_input
@@ -111,7 +130,9 @@ def preprocess_files(files: list[Path], input_shape: tuple, kind: str, err: Text
             images.append(image_to_input(read_image(path), input_shape, kind))
             kept.append(path)
         except DatasetError as exc:
-            err.write(f"skipped {path}: {exc}\n")
+            err.write(f"skipped {display_name(path)}: {exc}\n")
+        except OSError as exc:
+            err.write(f"skipped {display_name(path)}: {exc.strerror or 'cannot be read'}\n")
     if not images:
         raise ValueError("none of the images could be read")
     return np.stack(images), kept
@@ -134,8 +155,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         set_num_threads(args.threads)
     names = trained.class_names
     labels = read_labels(args.labels, names) if args.labels else None
-    files = find_images(args.paths)
+    files, missing = find_images(args.paths, err)
+    if not files:
+        raise ValueError(f"no images found in {', '.join(map(display_name, args.paths))}")
+    found = len(files)
     x, files = preprocess_files(files, trained.input_shape, trained.kind, err)
+    failed = missing + found - len(files)
     probs = np.concatenate([trained.predict_proba(x[i:i + 256]) for i in range(0, len(x), 256)])
     k = min(args.top_k, len(names))
     top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -148,7 +173,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     rows = []
     truth, predicted = [], []
     for i, path in enumerate(files):
-        row = [str(path)]
+        row = [display_name(path)]
         for rank in range(k):
             row += [names[top[i, rank]], f"{probs[i, top[i, rank]]:.4f}"]
         if labels is not None:
@@ -160,18 +185,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                 predicted.append(i)
         rows.append(row)
 
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")  # quotes names with commas or newlines
+    writer.writerow(header)
+    writer.writerows(rows)
     if args.csv:
-        csv_path = Path(args.csv)
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(csv_path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
-        out.write(f"{len(rows)} predictions written to {csv_path}\n")
+        atomic_write_text(args.csv, text.getvalue())  # whole or not at all (full disk)
+        out.write(f"{len(rows)} predictions written to {display_name(args.csv)}\n")
     else:
-        out.write(",".join(header) + "\n")
-        for row in rows:
-            out.write(",".join(row) + "\n")
+        out.write(text.getvalue())
 
     if labels is not None:
         if not truth:
@@ -181,4 +203,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             out.write(f"{missing} of {len(files)} images have no label in {args.labels}\n")
         report = classification_report(np.array(truth), probs[predicted], names)
         out.write(format_report(report) + "\n")
+    if failed:
+        err.write(f"error: {failed} of {missing + found} paths could not be predicted "
+                  "(see the lines above)\n")
+        return 1
     return 0

@@ -63,3 +63,27 @@ def test_plot_labels_avoid_scripts_the_default_font_lacks():
     assert plot_labels(["cat", "dog"]) == ["cat", "dog"]
     assert plot_labels(["০ (0)", "১ (1)"], ["0", "1"]) == ["0", "1"]
     assert plot_labels(["০ (0)", "১"]) == ["0", "1"]
+
+
+def test_a_dataset_with_other_class_names_warns_and_shows_both_lists(toy_data, model_file,
+                                                                    tmp_path, capsys,
+                                                                    monkeypatch):
+    from tests.cli.conftest import TOY_DATASETS
+
+    def renamed():
+        dataset = toy_dataset()
+        dataset.class_names = ["০", "১", "২"]
+        dataset.name = "toy-bengali"
+        return dataset
+
+    monkeypatch.setitem(TOY_DATASETS, "toy-bengali", renamed)
+    path, _ = model_file
+    js = tmp_path / "r.json"
+    assert run_cli(["evaluate", str(path), "--dataset", "toy-bengali", "--json", str(js)]) == 0
+    err = capsys.readouterr().err
+    assert err == ("warning: toy-bengali names its classes differently from the model, so "
+                   "class numbers are compared: model: top, middle, bottom; toy-bengali: "
+                   "০, ১, ২\n")
+    assert json.loads(js.read_text())["dataset_class_names"] == ["০", "১", "২"]
+    assert run_cli(["evaluate", str(path), "--dataset", "toy"]) == 0
+    assert capsys.readouterr().err == ""  # same names: no warning

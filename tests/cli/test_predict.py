@@ -93,7 +93,7 @@ def test_plain_filename_label_rows_with_class_names(setup, tmp_path, capsys):
 
 @pytest.mark.parametrize(("content", "message"), [
     ("filename,colour\nimg000.png,red\n", "no 'digit' or 'label' column"),
-    ("img000.png,purple\n", "line 1: label 'purple' is neither a class name"),
+    ("img000.png,purple\n", "line 1: label \"purple\" is neither a class name"),
     ("img000.png,7\n", "class number 0..2"),
 ])
 def test_bad_labels_are_clear_errors(setup, tmp_path, capsys, content, message):
@@ -111,3 +111,32 @@ def test_missing_paths_and_empty_folders(setup, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert run_cli(["predict", str(model_path), str(tmp_path / "empty")]) == 1
     assert "no images found" in capsys.readouterr().err
+
+
+def test_any_file_name_is_valid_csv_and_missing_or_broken_paths_are_skipped(setup, tmp_path,
+                                                                          capsys):
+    import os
+
+    model_path, images, _ = setup
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    source = next((images / "a").iterdir()).read_bytes()
+    names = ["comma, here.png", "new\nline.png", 'quote".png']
+    for name in names:
+        (odd / name).write_bytes(source)
+    raw_name = os.fsdecode(b"latin1-\xe9.png")  # not UTF-8: a name from another system
+    (odd / raw_name).write_bytes(source)
+    (odd / "broken.png").write_bytes(b"\x89PNG not really")
+    code = run_cli(["predict", str(model_path), str(odd), str(tmp_path / "missing.png")])
+    captured = capsys.readouterr()
+    assert code == 1  # something failed, reported at the end, after the rest was predicted
+    rows = list(csv.reader(captured.out.splitlines(keepends=True)))
+    shown = {os.path.basename(row[0]) for row in rows[1:]}
+    assert shown == {*names, "latin1-\\xe9.png"}
+    err = captured.err.splitlines()
+    assert any(line.startswith("skipped ") and "broken.png" in line for line in err)
+    assert any("missing.png: no such file or folder" in line for line in err)
+    assert err[-1] == "error: 2 of 6 paths could not be predicted (see the lines above)"
+    assert run_cli(["predict", str(model_path), str(odd), "--csv",
+                    str(tmp_path / "out.csv")]) == 1
+    assert {os.path.basename(r[0]) for r in read_rows(tmp_path / "out.csv")[1:]} == shown
