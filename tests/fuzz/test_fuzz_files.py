@@ -22,9 +22,10 @@ import pytest
 from engine.serialize import save_model
 from engine.training.checkpoint import checkpoint_path
 from engine.training.run import TrainingConfig, train_model
-from tests.engine.training_toys import TOY_SPEC, toy_dataset
+from tests.engine.training_toys import TOY_SPEC
 from tests.fuzz import summary
 from tests.fuzz.crafted import crafted_cases
+from tests.fuzz.worker import fuzz_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 2026
@@ -38,8 +39,7 @@ def originals(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     config = TrainingConfig(dataset="toy", arch=TOY_SPEC, epochs=1, batch_size=32,
                             optimizer="adam", lr=0.01, checkpoint_every=0)
-    trained = train_model(config, toy_dataset(n_train=64, n_test=16),
-                          checkpoint_dir=folder / "ckpt")
+    trained = train_model(config, fuzz_dataset(), checkpoint_dir=folder / "ckpt")
     model = save_model(trained, folder / "model.pkl")
     return model, checkpoint_path(folder / "ckpt")
 

@@ -25,6 +25,8 @@ import numpy as np
 from engine.plain_file import load_plain
 from engine.serialize import load_model
 from engine.training.checkpoint import read_checkpoint
+from engine.training.run import train_model
+from engine.training.trainer import TrainingControl
 from tests.fuzz.crafted import crafted_cases
 from tests.fuzz.mutations import mutate
 
@@ -63,6 +65,14 @@ class Worker:
         self.crafted = crafted_cases(load_plain(model_path), self.checkpoint)
         self.folder = Path(tempfile.mkdtemp(prefix="cnn-fuzz-"))
         self.probe = np.zeros((2, *self.model.input_shape), np.uint8)
+        self.dataset = fuzz_dataset()
+
+    def _resume(self, path: Path) -> None:
+        """Restore the run from ``path`` as ``train --resume`` does, stopping before training."""
+        control = TrainingControl()
+        control.stop()
+        train_model(None, self.dataset, resume_from=path, control=control,
+                    evaluate_if_stopped=False)
 
     def case_bytes(self, kind: str, source: str, case: int) -> tuple[str, bytes, bool]:
         if source == "crafted":
@@ -105,6 +115,8 @@ class Worker:
         else:
             state = read_checkpoint(path).state
             identical = same(state, self.checkpoint)
+            if not identical:
+                self._resume(path)  # a re-signed checkpoint must also restore a trainer
         if identical:
             return "identical", ""
         return ("changed", "loaded with other content") if must_match else ("loaded", "")
@@ -122,6 +134,13 @@ def self_test(what: str) -> dict:
                 "seconds": 0.0}
     except MemoryError:
         return {"family": "self-test", "outcome": "memory", "detail": "", "seconds": 0.0}
+
+
+def fuzz_dataset():
+    """The data the fuzzed checkpoint was made on (its fingerprint must match to resume)."""
+    from tests.engine.training_toys import toy_dataset
+
+    return toy_dataset(n_train=64, n_test=16)
 
 
 def main(argv: list[str]) -> int:
