@@ -120,7 +120,7 @@ class ModelMeta(MutableMapping):
         pre = self.preprocessing
         if not isinstance(pre, dict) or pre.get("kind", "colour") not in KINDS:
             raise ValueError(f"{source}: preprocessing must say kind 'digits' or 'colour'")
-        if "normalizer" not in pre:
+        if pre.get("normalizer") is None:
             return  # made in code without one yet; TrainedModel.normalizer says so if used
         try:
             normalizer = Normalizer.from_dict(pre.get("normalizer"))

@@ -125,3 +125,20 @@ def test_files_are_written_with_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "f.pkl").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_failed_write_names_the_file_not_the_temporary_and_leaves_nothing(tmp_path):
+    from engine.atomic_files import atomic_write_bytes
+
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "a-file" / "m.pkl", b"data")
+    assert str(info.value).startswith(f"cannot write {tmp_path / 'a-file' / 'm.pkl'}: ")
+    assert ".tmp" not in str(info.value) and "Errno" not in str(info.value)
+    (tmp_path / "m.pkl").write_bytes(b"old")
+    with pytest.raises(UnicodeEncodeError):
+        from engine.atomic_files import atomic_write_text
+
+        atomic_write_text(tmp_path / "m.pkl", "\udce9 not encodable")
+    assert (tmp_path / "m.pkl").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "m.pkl"]
