@@ -59,7 +59,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def _write_error(path: Path, exc: OSError) -> OSError:
     """The same kind of error, naming the file the user asked for, not our temporary file."""
-    reason = (exc.strerror or "error").lower()
+    reason = exc.strerror.lower() if exc.strerror else (str(exc) or "error")
     return type(exc)(f"cannot write {path}: {reason} (the previous file, if any, is unchanged)")
 
 
