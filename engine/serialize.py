@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -31,8 +32,10 @@ from typing import Any
 import numpy as np
 
 from engine.atomic_files import atomic_write_bytes, atomic_write_text
+from engine.data.safe_pickle import NUMERIC_DTYPES, PickleRefusedError, checked_array
 from engine.model_meta import ModelMeta
 from engine.plain_file import (
+    FILE_LIMITS,
     PLAIN_FORMAT_VERSION,
     PlainFileError,
     UnsafeFileError,
@@ -137,17 +140,45 @@ def _read_npz_export(path: Path) -> dict:
         payload = json.loads(meta_path.read_text(encoding="utf-8"))
         if not isinstance(payload, dict):
             raise ModelFileError(f"{meta_path} is not a CNN Studio export (not a JSON object)")
-        with np.load(npz, allow_pickle=False) as arrays:
-            payload["state"] = {name: arrays[name] for name in arrays.files}
+        payload["state"] = _read_npz_arrays(npz)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"no such file: {exc.filename}") from None
     except ModelFileError:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelFileError(f"{meta_path} is not valid JSON") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError):
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, PickleRefusedError,
+            NotImplementedError):
         raise ModelFileError(f"{npz} is damaged or not an .npz of arrays") from None
     return payload
+
+
+def _read_npz_arrays(npz: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, each header checked (numeric dtype, a shape that matches the
+    bytes present) before its data is read, so a tiny file cannot ask for gigabytes."""
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(npz) as archive:
+        members = archive.infolist()
+        if sum(info.file_size for info in members) > FILE_LIMITS.max_bytes:
+            raise ValueError("too large")
+        for info in members:
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(member, max_header_size=10_000)
+                if dtype.name not in NUMERIC_DTYPES or not all(
+                        type(n) is int and n >= 0 for n in shape):
+                    raise ValueError("not a numeric array")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > info.file_size:
+                    raise ValueError("shorter than its shape")
+                raw = member.read(nbytes)
+            arrays[info.filename[:-4]] = checked_array(
+                dtype, shape, raw, "F" if fortran else "C", FILE_LIMITS)
+    return arrays
 
 
 def read_payload(path: str | os.PathLike) -> dict:

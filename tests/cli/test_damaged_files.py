@@ -100,3 +100,21 @@ def test_broken_exports_are_one_line_errors(toy_data, originals, tmp_path, capsy
     path.unlink()
     assert run_cli(["evaluate", str(path)]) == 1
     _assert_one_line(capsys, "no such file")
+
+
+def test_an_npz_declaring_a_huge_array_is_refused_before_reading(toy_data, originals, tmp_path,
+                                                                 capsys):
+    import io
+    import zipfile
+
+    _, _, trained = originals
+    path = export_npz(trained, tmp_path / "m.npz")
+    header = io.BytesIO()
+    import numpy as np
+
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (1 << 20, 1 << 20)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("huge.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:] + b"\0" * 64)
+    assert run_cli(["evaluate", str(path)]) == 1
+    _assert_one_line(capsys, "damaged or not an .npz")
