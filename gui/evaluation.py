@@ -46,7 +46,8 @@ class Evaluation:
 
 def evaluate(trained: TrainedModel, x: np.ndarray, y: np.ndarray,
              progress: Callable[[float, str], None] | None = None) -> Evaluation:
-    """trained: a model this thread owns (see gui.session.clone_trained); x (N, H, W, C) uint8."""
+    """trained: a model this thread owns (see gui.state.model_facts.clone_trained);
+    x: (N, H, W, C) uint8, y: (N,)."""
     trained.check_images(x)
     parts = []
     for start in range(0, len(x), CHUNK):

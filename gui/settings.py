@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+from PySide6.QtCore import QByteArray, QSettings
+
+from engine.data.paths import user_data_dir
 
 RECENT_LIMIT = 8
 
@@ -57,12 +59,19 @@ class Settings:
     def remove_recent_model(self, path: str | Path) -> None:
         self._s.setValue("models/recent", [p for p in self.recent_models() if p != str(path)])
 
+    def last_dir(self) -> str | None:
+        """The folder of the last model or export the user saved or opened."""
+        return str(self._s.value("files/last_dir", "") or "") or None
+
+    def set_last_dir(self, path: str | Path) -> None:
+        self._s.setValue("files/last_dir", str(path))
+
     def checkpoint_dir(self) -> Path:
         value = str(self._s.value("train/checkpoint_dir", "") or "")
         if value:
             return Path(value)
-        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-        return Path(base or Path.home() / ".cnn-studio") / "checkpoints"
+        # Beside the downloaded datasets (…/cnn-studio/datasets), one folder per app.
+        return user_data_dir().parent / "checkpoints"
 
     def set_checkpoint_dir(self, path: str | Path) -> None:
         self._s.setValue("train/checkpoint_dir", str(path))

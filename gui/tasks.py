@@ -15,9 +15,14 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 from gui.qt_compat import emit
 
 
+def is_expected(exc: BaseException) -> bool:
+    """Errors a user can cause (a bad file, a full disk): said in a message, no traceback."""
+    return isinstance(exc, ValueError | OSError | MemoryError)
+
+
 def error_text(exc: BaseException) -> str:
     """A message a user can read: the message alone for errors they can cause, more for bugs."""
-    if isinstance(exc, ValueError | OSError | MemoryError):
+    if is_expected(exc):
         return str(exc) or type(exc).__name__
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return f"Unexpected error: {detail}"
@@ -38,7 +43,8 @@ class TaskWorker(QObject):
         try:
             value = self._fn(self._report)
         except Exception as exc:
-            traceback.print_exc()
+            if not is_expected(exc):
+                traceback.print_exc()
             emit(self.failed, error_text(exc))
         else:
             emit(self.result, value)

@@ -30,7 +30,9 @@ def dataset_labels(dataset: Any) -> list[str]:
 
 
 def model_labels(trained: Any) -> list[str]:
-    return class_labels(trained.class_names, trained.meta.get("ascii_names"))
+    from gui.state.model_facts import ascii_names
+
+    return class_labels(trained.class_names, ascii_names(trained))
 
 
 def duration(seconds: float) -> str:

@@ -14,14 +14,13 @@ Usage (what the Train page does)::
 trainer's thread-safe flags, which it checks between batches.
 
 The worker also waits, between batches, for a GUI thread that has fallen behind: see
-:meth:`TrainingWorker._let_gui_catch_up`.
+:meth:`TrainingWorker.let_gui_catch_up`.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import os
 import time
 import traceback
 from pathlib import Path
@@ -31,8 +30,11 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from engine.training.callbacks import Callback
 from engine.training.trainer import TrainingControl
+from gui.evaluation import evaluate
 from gui.qt_compat import emit
-from gui.tasks import error_text
+from gui.state import RunResult, TrainingSnapshot
+from gui.state.model_facts import clone_trained, run_completed
+from gui.tasks import error_text, is_expected
 
 SNAPSHOT_SECONDS = 5.0
 GUI_LAG_SECONDS = 0.02  # the GUI thread behind for longer: the worker waits for it
@@ -45,21 +47,20 @@ class _SignalCallback(Callback):
     def __init__(self, worker: TrainingWorker):
         self._worker = worker
         self._last_snapshot = 0.0
-        self._checkpoint_mtime: float | None = None
 
     def on_train_begin(self, logs: dict) -> None:
         history = self.trainer.history.state_dict() if self.trainer is not None else {}
         emit(self._worker.train_begin, {**logs, "history": history.get("history", {})})
-        self._checkpoint_mtime = self._mtime()
         self._last_snapshot = time.monotonic()
 
-    def on_epoch_begin(self, epoch: int, logs: dict) -> None:
-        self._check_checkpoint(logs)
+    def on_checkpoint_saved(self, path: str, logs: dict) -> None:
+        # Told by the trainer as each checkpoint is written: at the interval, at epoch ends
+        # and on stop (polling file times once per batch reported them late or never).
+        emit(self._worker.checkpoint_saved, str(path), int(logs.get("step", 0)))
 
     def on_batch_end(self, batch: int, logs: dict) -> None:
         emit(self._worker.batch_done, int(logs["step"]), dict(logs))
-        self._worker._let_gui_catch_up(int(logs["step"]))
-        self._check_checkpoint(logs)
+        self._worker.let_gui_catch_up(int(logs["step"]))
         if time.monotonic() - self._last_snapshot > SNAPSHOT_SECONDS:
             self._snapshot()
 
@@ -73,30 +74,15 @@ class _SignalCallback(Callback):
         trainer = self.trainer
         if trainer is not None:
             extra = trainer.extra_state
-            emit(self._worker.snapshot_ready, {
-                "spec": trainer.model.spec,
-                "input_shape": tuple(trainer.model.input_shape),
-                "num_classes": trainer.model.num_classes,
-                "state": trainer.model.state_dict(),
-                "normalizer": extra.get("normalizer"),
-                "kind": (extra.get("dataset") or {}).get("kind"),
-                "epoch": trainer.epoch, "batch": trainer.batch,
-            })
+            emit(self._worker.snapshot_ready, TrainingSnapshot(
+                spec=trainer.model.spec,
+                input_shape=tuple(trainer.model.input_shape),
+                num_classes=trainer.model.num_classes,
+                state=trainer.model.state_dict(),
+                normalizer=extra.get("normalizer"),
+                kind=(extra.get("dataset") or {}).get("kind") or "digits",
+                epoch=trainer.epoch, batch=trainer.batch))
         self._last_snapshot = time.monotonic()
-
-    def _mtime(self) -> float | None:
-        path = self.trainer.checkpoint_path if self.trainer is not None else None
-        try:
-            return os.stat(path).st_mtime if path is not None else None
-        except OSError:
-            return None
-
-    def _check_checkpoint(self, logs: dict) -> None:
-        mtime = self._mtime()
-        if mtime is not None and mtime != self._checkpoint_mtime:
-            self._checkpoint_mtime = mtime
-            emit(self._worker.checkpoint_saved, str(self.trainer.checkpoint_path),
-                                               int(logs.get("step", 0)))
 
 
 class _Receipt(QObject):
@@ -115,9 +101,9 @@ class TrainingWorker(QObject):
     train_begin = Signal(dict)
     batch_done = Signal(int, dict)  # batches done in the run so far (1, 2, ...), logs
     epoch_done = Signal(int, dict)  # epoch (0-based), logs
-    snapshot_ready = Signal(object)  # dict: spec, state, normalizer ... of the model in training
-    checkpoint_saved = Signal(str, int)  # path, step
-    finished = Signal(object)  # the TrainedModel (also after a stop: it holds what was learned)
+    snapshot_ready = Signal(object)  # TrainingSnapshot of the model in training
+    checkpoint_saved = Signal(str, int)  # path, step of the next batch to run
+    finished = Signal(object)  # RunResult (also after a stop: it holds what was learned)
     failed = Signal(str)
 
     def __init__(self, config: Any, dataset: Any, checkpoint_dir: str | Path | None = None,
@@ -164,17 +150,26 @@ class TrainingWorker(QObject):
                 resume_from=self.resume_from,
                 control=self.control,
             )
+            result = RunResult(trained, self._evaluate(trained), self.dataset,
+                               completed=run_completed(trained))
         except Exception as exc:
-            traceback.print_exc()
+            if not is_expected(exc):
+                traceback.print_exc()
             self._go_home()
             emit(self.failed, error_text(exc))
             return
         finally:
             gc.unfreeze()
         self._go_home()
-        emit(self.finished, trained)
+        emit(self.finished, result)
 
-    def _let_gui_catch_up(self, step: int) -> None:
+    def _evaluate(self, trained: Any):
+        """The full evaluation the Evaluate page shows (images per confusion cell included),
+        on a copy: measuring layer times moves BatchNorm statistics."""
+        x, y = self.dataset.x_test, self.dataset.y_test
+        return evaluate(clone_trained(trained), x, y) if len(y) else None
+
+    def let_gui_catch_up(self, step: int) -> None:
         """Sleeps, briefly, until the GUI thread has handled the batches sent to it, when it
         has been behind for over GUI_LAG_SECONDS.
 

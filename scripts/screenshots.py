@@ -90,8 +90,8 @@ def main() -> int:
         window.resize(*SIZE)
         window.show()
         data_page, train_page = window.data_page, window.train_page
-        wait(app, until=lambda: window.session.dataset is not None and not data_page.is_loading())
-        default_model = window.session.model_path or default_model_path()
+        wait(app, until=lambda: window.app_model.dataset is not None and not data_page.is_loading())
+        default_model = window.app_model.model_path or default_model_path()
         wait(app, 0.5)
         window.tabs.setCurrentWidget(data_page)
         wait(app, 0.3)
@@ -145,8 +145,8 @@ def main() -> int:
         # NumtaDB: Bengali digits, with the pretrained NumtaDB model on the Predict page.
         if data_page.dataset_combo.findData("numtadb") >= 0:
             data_page.load_dataset("numtadb")
-            wait(app, until=lambda: window.session.dataset is not None
-                 and window.session.dataset.name == "numtadb" and not data_page.is_loading())
+            wait(app, until=lambda: window.app_model.dataset is not None
+                 and window.app_model.dataset.name == "numtadb" and not data_page.is_loading())
             window.tabs.setCurrentWidget(data_page)
             wait(app, 0.3)
             save(window, args.out, "data_numtadb")

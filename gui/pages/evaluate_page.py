@@ -1,5 +1,8 @@
 """Evaluate page: confusion matrix with clickable cells, per-class accuracy, confident
-mistakes, learned filters, feature maps of the current predict input, per-layer times."""
+mistakes, learned filters, feature maps of the current predict input, per-layer times.
+
+Everything shown comes from the application model's ``results``, which exist only for the
+current model on the current dataset: when either changes, the page is cleared and says so."""
 
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ from gui.evaluation import (
     filter_mosaic,
 )
 from gui.messages import show_error
-from gui.session import Session, clone_trained
+from gui.state import AppModel, EvaluationResult
+from gui.state.model_facts import clone_trained
 from gui.tasks import TaskRunner
 from gui.text import model_labels
 from gui.widgets.bar_list import Bar, BarList
@@ -59,16 +63,13 @@ def _layer_row(picker: QComboBox, caption: QLabel) -> QHBoxLayout:
 
 
 class EvaluatePage(QWidget):
-    def __init__(self, session: Session, tasks: TaskRunner, predict_page: Any,
-                 parent: QWidget | None = None):
+    def __init__(self, app_model: AppModel, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
+        self.app_model = app_model
         self.tasks = tasks
-        self.predict_page = predict_page
-        self.evaluation: Evaluation | None = None
-        self._evaluated_model: Any = None
         self._busy = False
         self._labels: list[str] = []
+        self.shown_cell_indices = np.zeros(0, dtype=np.int64)
 
         self.evaluate_button = QPushButton("Evaluate on the test set")
         self.progress = QProgressBar()
@@ -85,6 +86,9 @@ class EvaluatePage(QWidget):
         self.cell_title = QLabel("Click a cell to see its test images")
         self.cell_title.setWordWrap(True)
         self.cell_gallery = ImageGallery(icon_size=56)
+        self.cell_predict_button = QPushButton("Open in Predict")
+        self.cell_predict_button.setToolTip("Show the selected image on the Predict page, "
+                                            "with its feature maps one click away")
         cm_box = QGroupBox("Confusion matrix (rows: true class, columns: predicted)")
         cl = QVBoxLayout(cm_box)
         cl.addWidget(self.confusion_view, 1)
@@ -93,6 +97,7 @@ class EvaluatePage(QWidget):
         gl = QVBoxLayout(cell_box)
         gl.addWidget(self.cell_title)
         gl.addWidget(self.cell_gallery, 1)
+        gl.addWidget(self.cell_predict_button)
         cm_split = QSplitter()
         cm_split.addWidget(cm_box)
         cm_split.addWidget(cell_box)
@@ -111,11 +116,15 @@ class EvaluatePage(QWidget):
 
         # confident mistakes
         self.mistakes_gallery = ImageGallery(icon_size=64)
+        self.mistake_predict_button = QPushButton("Open in Predict")
+        self.mistake_predict_button.setToolTip(self.cell_predict_button.toolTip())
+        self.mistake_indices = np.zeros(0, dtype=np.int64)
         mistakes = QWidget()
         ml = QVBoxLayout(mistakes)
         ml.addWidget(QLabel("The test images the model got wrong with the highest confidence "
                             "(true → predicted, confidence)"))
         ml.addWidget(self.mistakes_gallery, 1)
+        ml.addWidget(self.mistake_predict_button)
 
         # filters
         self.filter_layer = QComboBox()
@@ -172,39 +181,58 @@ class EvaluatePage(QWidget):
         self.confusion_view.cell_clicked.connect(self.show_cell)
         self.filter_layer.currentIndexChanged.connect(self._show_filters)
         self.map_layer.currentIndexChanged.connect(self._show_maps)
-        predict_page.input_changed.connect(lambda _x: self._refresh_maps())
-        session.model_changed.connect(self._on_model_changed)
-        session.dataset_changed.connect(lambda _d: self._update_button())
-        self._on_model_changed(session.trained)
+        self.cell_predict_button.clicked.connect(
+            lambda: self._open_in_predict(self.cell_gallery, self.shown_cell_indices))
+        self.mistake_predict_button.clicked.connect(
+            lambda: self._open_in_predict(self.mistakes_gallery, self.mistake_indices))
+        for gallery, indices in ((self.cell_gallery, lambda: self.shown_cell_indices),
+                                 (self.mistakes_gallery, lambda: self.mistake_indices)):
+            gallery.itemDoubleClicked.connect(
+                lambda _item, g=gallery, i=indices: self._open_in_predict(g, i()))
+        app_model.predict_input_changed.connect(lambda _x: self._refresh_maps())
+        app_model.model_changed.connect(lambda _m: self._on_model_changed())
+        app_model.snapshot_changed.connect(lambda _m: self._on_model_changed())
+        app_model.dataset_changed.connect(lambda _d: self._update_button())
+        app_model.mismatch_changed.connect(lambda _r: self._update_button())
+        app_model.results_changed.connect(self._show_results)
+        self._on_model_changed()
+        self._show_results(app_model.results)
 
     # --- model -------------------------------------------------------------------------------
     def _model(self) -> Any:
-        return self.predict_page.current_model()
+        return self.app_model.viewed_model
 
-    def _on_model_changed(self, trained: Any) -> None:
+    def _on_model_changed(self) -> None:
         self._fill_filter_layers()
         self._refresh_maps()
         self._update_button()
-        if trained is not None and trained is not self._evaluated_model:
-            stored = (trained.meta.get("metrics") or {}).get("confusion_matrix")
-            if stored is not None and self.evaluation is None:
-                self.confusion_view.set_matrix(np.asarray(stored), model_labels(trained))
 
     def _update_button(self) -> None:
-        ok = (self.session.trained is not None and self.session.dataset is not None
-              and not self._busy)
-        self.evaluate_button.setEnabled(ok)
-        reason = self.session.model_matches_dataset()
+        app = self.app_model
+        ok = app.trained is not None and app.dataset is not None and not self._busy
+        reason = app.mismatch()
+        self.evaluate_button.setEnabled(ok and reason is None)
+        if self._busy:
+            return
         if reason:
-            self.summary_label.setText(reason)
+            self.summary_label.setText(f"Cannot evaluate: {reason}")
+        elif app.results is None:
+            self.summary_label.setText(self._not_evaluated_text())
+
+    def _not_evaluated_text(self) -> str:
+        app = self.app_model
+        if app.trained is None or app.dataset is None:
+            return "Open or train a model and load a dataset, then Evaluate."
+        return (f"Not evaluated yet: click <b>Evaluate</b> to test {app.model.name} on the "
+                f"{len(app.dataset.y_test):,} test images of {app.dataset.name}.")
 
     # --- evaluation --------------------------------------------------------------------------
     def start_evaluation(self) -> bool:
-        trained, ds = self.session.trained, self.session.dataset
+        trained, ds = self.app_model.trained, self.app_model.dataset
         if trained is None or ds is None:
             show_error(self, "Nothing to evaluate", "Load a dataset and open or train a model.")
             return False
-        reason = self.session.model_matches_dataset()
+        reason = self.app_model.mismatch()
         if reason:
             show_error(self, "Model and dataset do not match", reason)
             return False
@@ -215,13 +243,13 @@ class EvaluatePage(QWidget):
             return False
         x, y = ds.x_test, ds.y_test
         self._busy = True
-        self._evaluated_model = trained
-        self._labels = model_labels(trained)
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self.summary_label.setText(f"Evaluating on {len(y):,} test images of {ds.name}…")
         self._update_button()
+        self._evaluating = (trained, ds)
+        # Bound methods of this widget, so Qt queues the results to the GUI thread.
         self.tasks.start(lambda progress: evaluate(copy, x, y, progress), self._on_evaluated,
                          self._on_failed, self._on_progress)
         return True
@@ -238,15 +266,44 @@ class EvaluatePage(QWidget):
         self._update_button()
         show_error(self, "Evaluation failed", message)
 
+    @property
+    def evaluation(self) -> Evaluation | None:
+        results = self.app_model.results
+        return None if results is None else results.evaluation
+
     def _on_evaluated(self, evaluation: Evaluation) -> None:
         self._busy = False
         self.progress.setVisible(False)
-        self.evaluation = evaluation
-        labels = self._labels
+        trained, dataset = self._evaluating
+        if not self.app_model.set_results(EvaluationResult(evaluation, trained, dataset)):
+            # The model or the dataset changed while this ran: its numbers are not shown.
+            self._update_button()
+
+    def _clear(self) -> None:
+        self.confusion_view.clear()
+        self.class_bars.set_bars([], max_value=1.0)
+        self.mistakes_gallery.clear()
+        self.mistake_indices = np.zeros(0, dtype=np.int64)
+        self.cell_gallery.clear()
+        self.shown_cell_indices = np.zeros(0, dtype=np.int64)
+        self.cell_title.setText("Click a cell to see its test images")
+        self.time_bars.set_bars([], max_value=1.0)
+        self.time_caption.setText("")
+
+    def _show_results(self, result: EvaluationResult | None) -> None:
+        if result is None:
+            self._clear()
+            self._update_button()
+            return
+        evaluation = result.evaluation
+        self._labels = labels = model_labels(result.trained)
         n = len(evaluation.y)
         wrong = int((evaluation.pred != evaluation.y).sum())
-        self.summary_label.setText(f"Test accuracy <b>{100 * evaluation.accuracy:.2f} %</b> on "
-                                   f"{n:,} images ({wrong:,} mistakes)")
+        model = self.app_model.model
+        name = model.name if model is not None else "the model"
+        self.summary_label.setText(f"Test accuracy <b>{100 * evaluation.accuracy:.2f} %</b> "
+                                   f"on {n:,} images of {result.dataset.name} ({wrong:,} "
+                                   f"mistakes) — {name}")
         self.confusion_view.set_matrix(evaluation.cm, labels)
         self.class_bars.set_bars([
             Bar(labels[i], row["recall"],
@@ -254,7 +311,8 @@ class EvaluatePage(QWidget):
                 f"({row['support']:,} images)")
             for i, row in enumerate(evaluation.per_class)], max_value=1.0)
         idx = evaluation.confident_mistakes()
-        ds = self.session.dataset
+        self.mistake_indices = idx
+        ds = result.dataset
         self.mistakes_gallery.set_images(
             ds.x_test[idx],
             [f"{labels[evaluation.y[i]]} → {labels[evaluation.pred[i]]}\n"
@@ -267,11 +325,11 @@ class EvaluatePage(QWidget):
         self._update_button()
 
     def show_cell(self, true_class: int, predicted: int) -> None:
-        ev, ds = self.evaluation, self.session.dataset
-        labels = self._labels
-        if ev is None or ds is None:
-            self.cell_title.setText("Evaluate first (the stored matrix has no images)")
+        results = self.app_model.results
+        if results is None:
+            self.cell_title.setText("Evaluate first")
             return
+        ev, ds, labels = results.evaluation, results.dataset, self._labels
         self.confusion_view.select(true_class, predicted)
         idx = ev.cell_indices(true_class, predicted)
         shown = idx[:CELL_LIMIT]
@@ -285,6 +343,18 @@ class EvaluatePage(QWidget):
                 f"{labels[k]} {100 * ev.probs[i, k]:.1f} %"
                 for k in np.argsort(-ev.probs[i])[:3]) for i in shown])
         self.shown_cell_indices = shown
+
+    def _open_in_predict(self, gallery: ImageGallery, indices: np.ndarray) -> bool:
+        """Send the selected (else the first) test image of ``gallery`` to the Predict page."""
+        results = self.app_model.results
+        if results is None or gallery.count() == 0:
+            return False
+        row = max(0, gallery.currentRow())
+        i = int(indices[row])
+        label = self._labels[int(results.evaluation.y[i])]
+        self.app_model.request_prediction(results.dataset.x_test[i],
+                                          f"test image {i}, a {label}")
+        return True
 
     def _show_times(self, evaluation: Evaluation) -> None:
         times = evaluation.layer_times
@@ -324,7 +394,7 @@ class EvaluatePage(QWidget):
         self.filter_caption.setText(caption)
 
     def _refresh_maps(self) -> None:
-        trained, x = self._model(), self.predict_page.current_input()
+        trained, x = self._model(), self.app_model.predict_input
         current = self.map_layer.currentData()
         self.map_layer.blockSignals(True)
         self.map_layer.clear()
@@ -352,7 +422,3 @@ class EvaluatePage(QWidget):
         mosaic, caption = feature_map_mosaic(maps[name])
         self.map_view.set_array(mosaic)
         self.map_caption.setText(caption)
-
-    def refresh_from_snapshot(self) -> None:
-        self._fill_filter_layers()
-        self._refresh_maps()

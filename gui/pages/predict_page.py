@@ -1,5 +1,6 @@
 """Predict page: draw a digit or load / drop an image, see what the model receives and what
-it answers — also with a snapshot of a model that is still training."""
+it answers — also with a snapshot of a model that is still training. The model comes from the
+application model (``viewed_model``); the preprocessed input goes back to it."""
 
 from __future__ import annotations
 
@@ -22,13 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import engine
 from engine.data.images import read_image
 from engine.data.preprocess import image_to_input
 from engine.trained_model import TrainedModel
+from gui.file_dialogs import remember_dir, start_dir
 from gui.messages import show_error
 from gui.qt_compat import emit
-from gui.session import Session, arch_name
+from gui.settings import Settings
+from gui.state import AppModel
+from gui.state.app_model import PredictionRequest
+from gui.state.model_facts import arch_name
 from gui.text import model_labels
 from gui.widgets.drawing_canvas import DrawingCanvas
 from gui.widgets.pixel_view import PixelView
@@ -49,12 +53,11 @@ class PredictPage(QWidget):
     input_changed = Signal(object)  # (H, W, C) uint8 model input, or None
     predicted = Signal(object)  # (K,) probabilities
 
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, app_model: AppModel, settings: Settings | None = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
-        self._trained: TrainedModel | None = None
-        self._snapshot: TrainedModel | None = None
-        self._snapshot_info = ""
+        self.app_model = app_model
+        self.settings = settings
         self._source: np.ndarray | None = None  # what is being predicted, before preprocessing
         self._source_name = ""
         self._input: np.ndarray | None = None
@@ -159,13 +162,15 @@ class PredictPage(QWidget):
         self.undo_button.clicked.connect(self.canvas.undo)
         self.load_button.clicked.connect(self.load_image_dialog)
         self.top_k.valueChanged.connect(self._on_top_k)
-        session.model_changed.connect(self._on_model_changed)
-        self._on_model_changed(session.trained)
+        app_model.model_changed.connect(lambda _m: self._on_model_changed())
+        app_model.snapshot_changed.connect(lambda _m: self._on_model_changed())
+        app_model.prediction_requested.connect(self._on_prediction_requested)
+        self._on_model_changed()
 
     # --- model -------------------------------------------------------------------------------
     def current_model(self) -> TrainedModel | None:
-        """The snapshot of a run in progress if there is one, else the session's model."""
-        return self._snapshot or self._trained
+        """The snapshot of a run in progress if there is one, else the current model."""
+        return self.app_model.viewed_model
 
     def current_input(self) -> np.ndarray | None:
         return None if self._input is None else self._input.copy()
@@ -173,39 +178,14 @@ class PredictPage(QWidget):
     def probabilities(self) -> np.ndarray | None:
         return None if self._probs is None else self._probs.copy()
 
-    def _on_model_changed(self, trained: TrainedModel | None) -> None:
-        self._trained = trained
-        self._snapshot = None
+    def _on_model_changed(self) -> None:
+        trained = self.current_model()
+        if trained is not None and trained.kind != "digits" and self._source_name == "canvas":
+            # The old drawing must not be classified by a model for photos.
+            self._clear_canvas_quietly()
+            self._source = None
         self._configure_for_model()
-        self._repredict_source()
-
-    def set_snapshot(self, snapshot: dict) -> None:
-        """A copy of the parameters of the model in training (from TrainingWorker)."""
-        meta = {"class_names": None, "input_shape": list(snapshot["input_shape"]),
-                "preprocessing": {"normalizer": snapshot["normalizer"],
-                                  "kind": snapshot.get("kind") or "digits"}}
-        ds = self.session.dataset
-        meta["class_names"] = list(ds.class_names) if ds is not None else [
-            str(i) for i in range(snapshot["num_classes"])]
-        meta["ascii_names"] = list(getattr(ds, "ascii_names", []) or meta["class_names"])
-        current = self._snapshot
-        try:
-            if current is not None and current.model.spec == snapshot["spec"]:
-                current.model.load_state_dict(snapshot["state"])
-                current.meta.update(meta)
-                current._normalizer = None
-            else:
-                model = engine.build_model(snapshot["spec"], input_shape=snapshot["input_shape"],
-                                           num_classes=snapshot["num_classes"])
-                model.load_state_dict(snapshot["state"])
-                self._snapshot = TrainedModel(model, meta)
-        except ValueError as exc:
-            self.model_label.setText(f"Cannot use the training snapshot: {exc}")
-            return
-        self._snapshot_info = (f"the model being trained (epoch {snapshot.get('epoch', 0) + 1}, "
-                               f"batch {snapshot.get('batch', 0)})")
-        self._configure_for_model()
-        self._repredict_source()
+        self.predict_now()
 
     def _configure_for_model(self) -> None:
         trained = self.current_model()
@@ -218,17 +198,22 @@ class PredictPage(QWidget):
         h, w, c = trained.input_shape
         kind = trained.kind
         digits = kind == "digits"
-        self.canvas.setEnabled(digits)
-        self.pen_slider.setEnabled(digits)
-        self.clear_button.setEnabled(digits)
-        self.undo_button.setEnabled(digits)
+        for widget in (self.canvas, self.pen_slider, self.clear_button, self.undo_button):
+            widget.setEnabled(digits)
         self.canvas_note.setText(
-            DRAW_HINT if digits else "This model classifies "
-            f"{'photos' if kind == 'colour' else 'grey images'}: load or drop an image file.")
+            DRAW_HINT if digits else "Drawing is off: this model classifies "
+            f"{'photos' if kind == 'colour' else 'grey images'} of {h}×{w} pixels, not "
+            "drawings. Load or drop an image file.")
+        self.canvas.setToolTip("Draw a digit with the mouse" if digits else
+                               "Drawing is off: the model classifies photos")
         self.input_caption.setText(f"{h}×{w}×{c} input — {PREPROCESSING_TEXT.get(kind, kind)}")
         self.bars.set_placeholder("Draw something" if digits else "Load or drop an image")
-        source = self._snapshot_info if self._snapshot is not None else (
-            self.session.model_path.name if self.session.model_path else "unsaved model")
+        snapshot = self.app_model.snapshot
+        model = self.app_model.model
+        if snapshot is not None and self.app_model.snapshot_model is not None:
+            source = snapshot.describe()
+        else:
+            source = model.name if model is not None else "unsaved model"
         self.model_label.setText(f"Using {source}: {arch_name(trained)}, "
                                  f"{trained.model.num_params():,} parameters")
 
@@ -241,16 +226,27 @@ class PredictPage(QWidget):
         self.bars.set_top_k(k)
         self._show_probabilities()
 
+    def _clear_canvas_quietly(self) -> None:
+        """Empty the canvas without treating that as a new (empty) drawing to predict."""
+        self.canvas.blockSignals(True)
+        self.canvas.clear()
+        self.canvas.blockSignals(False)
+        self.canvas.update()
+
     def _on_canvas_changed(self) -> None:
+        if self._source_name != "canvas" and self.canvas.is_empty():
+            return  # undo after an image: nothing of the drawing is left to show
         self._source = None if self.canvas.is_empty() else self.canvas.to_array()
         self._source_name = "canvas"
         if not self._timer.isActive():
             self._timer.start()
 
     def load_image_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load an image", str(Path.home()),
-                                              IMAGE_FILTER)
+        start = start_dir(self.settings) if self.settings is not None else Path.home()
+        path, _ = QFileDialog.getOpenFileName(self, "Load an image", str(start), IMAGE_FILTER)
         if path:
+            if self.settings is not None:
+                remember_dir(self.settings, path)
             self.load_image(path)
 
     def load_image(self, path: str | Path) -> bool:
@@ -259,10 +255,19 @@ class PredictPage(QWidget):
         except (ValueError, OSError) as exc:
             show_error(self, "Cannot read image", str(exc))
             return False
-        self._source = image
-        self._source_name = Path(path).name
-        self.predict_now()
+        self.show_image(image, Path(path).name)
         return True
+
+    def show_image(self, image: np.ndarray, name: str) -> None:
+        """Predict ``image`` (H, W) or (H, W, C) uint8; the drawing is cleared, so drawing
+        afterwards starts on an empty canvas."""
+        self._clear_canvas_quietly()
+        self._source = np.asarray(image)
+        self._source_name = name
+        self.predict_now()
+
+    def _on_prediction_requested(self, request: PredictionRequest) -> None:
+        self.show_image(request.image, request.name)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -275,10 +280,6 @@ class PredictPage(QWidget):
             self.load_image(files[0])
 
     # --- prediction --------------------------------------------------------------------------
-    def _repredict_source(self) -> None:
-        if self._source is not None:
-            self.predict_now()
-
     def predict_now(self) -> None:
         self._timer.stop()
         trained = self.current_model()
@@ -289,6 +290,7 @@ class PredictPage(QWidget):
             self.source_view.set_array(None)
             self.source_caption.setText("")
             self._show_probabilities()
+            self.app_model.set_predict_input(None)
             emit(self.input_changed, None)
             return
         from_file = self._source_name != "canvas"  # the canvas is already in view
@@ -310,6 +312,7 @@ class PredictPage(QWidget):
         self._input, self._probs = x, probs
         self.input_view.set_array(x)
         self._show_probabilities()
+        self.app_model.set_predict_input(x)
         emit(self.input_changed, x)
         emit(self.predicted, probs)
 

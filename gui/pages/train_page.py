@@ -1,4 +1,6 @@
-"""Train page: start, pause, resume and stop a run on a worker thread and watch it live."""
+"""Train page: start, pause, resume and stop a run on a worker thread and watch it live. The run
+is the one set up on the Data & model page (read from the application model); what it produces
+goes back to the application model."""
 
 from __future__ import annotations
 
@@ -27,24 +29,22 @@ from engine.training.checkpoint import checkpoint_path, load_checkpoint
 from engine.training.config import CHECKPOINT_EVERY
 from gui.messages import show_error
 from gui.qt_compat import emit
-from gui.session import Session
 from gui.settings import Settings
+from gui.state import AppModel, RunResult, TrainingSnapshot
+from gui.state.model_facts import checkpoint_of, stopped_at, test_accuracy
 from gui.text import duration
 from gui.widgets.training_plots import TrainingPlots
 from gui.worker import TrainingWorker, expected_batches
 
 
 class TrainPage(QWidget):
-    training_finished = Signal(object)  # TrainedModel
-    running_changed = Signal(bool)
-    snapshot_ready = Signal(object)
+    training_finished = Signal(object)  # RunResult
+    snapshot_ready = Signal(object)  # TrainingSnapshot
 
-    def __init__(self, session: Session, settings: Settings, data_page: Any,
-                 parent: QWidget | None = None):
+    def __init__(self, app_model: AppModel, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
+        self.app_model = app_model
         self.settings = settings
-        self.data_page = data_page
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
         self._pending_resume: Path | None = None
@@ -73,6 +73,20 @@ class TrainPage(QWidget):
         bl.addWidget(self.resume_button)
         bl.addWidget(self.discard_button)
         self.resume_banner.setVisible(False)
+
+        # A stopped run never replaces the current model by itself: the user decides here.
+        self.stopped_banner = QFrame()
+        self.stopped_banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.stopped_banner.setStyleSheet("QFrame { background: #e8f0fe; border-radius: 4px; }")
+        self.stopped_label = QLabel()
+        self.stopped_label.setWordWrap(True)
+        self.use_stopped_button = QPushButton("Use this model")
+        self.drop_stopped_button = QPushButton("Keep the current one")
+        sl = QHBoxLayout(self.stopped_banner)
+        sl.addWidget(self.stopped_label, 1)
+        sl.addWidget(self.use_stopped_button)
+        sl.addWidget(self.drop_stopped_button)
+        self.stopped_banner.setVisible(False)
 
         self.progress = QProgressBar()
         self.progress.setFormat("%p %")
@@ -119,6 +133,7 @@ class TrainPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.resume_banner)
+        layout.addWidget(self.stopped_banner)
         layout.addWidget(progress_box)
         layout.addWidget(splitter, 1)
 
@@ -126,12 +141,15 @@ class TrainPage(QWidget):
         self._status_timer.setInterval(200)
         self._status_timer.timeout.connect(self._show_latest)
 
-        self.start_button.clicked.connect(lambda: self.start_training())
+        self.start_button.clicked.connect(lambda: self.app_model.request_training())
         self.pause_button.toggled.connect(self._on_pause_toggled)
         self.stop_button.clicked.connect(self.stop_training)
         self.resume_button.clicked.connect(self.resume_unfinished)
         self.discard_button.clicked.connect(self.discard_unfinished)
-        session.dataset_changed.connect(self._on_dataset_changed)
+        self.use_stopped_button.clicked.connect(lambda: self.app_model.adopt_pending_run())
+        self.drop_stopped_button.clicked.connect(lambda: self.app_model.discard_pending_run())
+        app_model.dataset_changed.connect(self._on_dataset_changed)
+        app_model.pending_run_changed.connect(self._show_stopped_run)
         self._update_buttons()
         self.check_unfinished()
 
@@ -157,15 +175,19 @@ class TrainPage(QWidget):
     def start_training(self, resume_from: Path | None = None) -> bool:
         if self.is_running():
             return False
-        dataset = self.session.dataset
-        if dataset is None or self.data_page.is_loading():
+        dataset = self.app_model.dataset
+        if dataset is None or self.app_model.dataset_loading:
             show_error(self, "No dataset", "Load a dataset on the Data & model page first.")
             return False
         config = None
         if resume_from is None:
+            setup = self.app_model.training_setup
             try:
-                config = self.data_page.training_config()
-                config = config.replace(dataset=dataset.name, checkpoint_every=CHECKPOINT_EVERY)
+                if setup.config is None:
+                    raise ValueError(setup.error or "no network is set up")
+                config = setup.config.replace(dataset=dataset.name,
+                                              checkpoint_every=CHECKPOINT_EVERY)
+                config.validate()
             except ValueError as exc:
                 show_error(self, "Cannot start training", str(exc))
                 return False
@@ -179,6 +201,7 @@ class TrainPage(QWidget):
                 f"{' · augmented' if config.augment else ''}")
         self._log(("Resuming from " + str(resume_from)) if resume_from else "Starting training")
         self.resume_banner.setVisible(False)
+        self.app_model.discard_pending_run()
         self.batches_seen = 0
         self._last_step = -1
         self._latest = None
@@ -191,7 +214,7 @@ class TrainPage(QWidget):
         worker.train_begin.connect(self._on_train_begin)
         worker.batch_done.connect(self._on_batch)
         worker.epoch_done.connect(self._on_epoch)
-        worker.snapshot_ready.connect(self.snapshot_ready)
+        worker.snapshot_ready.connect(self._on_snapshot)
         worker.checkpoint_saved.connect(self._on_checkpoint)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
@@ -202,7 +225,7 @@ class TrainPage(QWidget):
         self._thread, self._worker = thread, worker
         self.pause_button.setChecked(False)
         self._update_buttons()
-        emit(self.running_changed, True)
+        self.app_model.set_running(True)
         self._status_timer.start()
         self.progress_label.setText("Preparing…")
         # The axes are rendered before the worker competes for the interpreter.
@@ -302,25 +325,48 @@ class TrainPage(QWidget):
             f"{logs.get('images_per_sec', 0):,.0f} img/s · "
             f"ETA {duration(float(logs.get('eta_seconds', math.nan)))}{paused}")
 
-    def _on_finished(self, trained: Any) -> None:
+    def _on_snapshot(self, snapshot: TrainingSnapshot) -> None:
+        try:
+            self.app_model.set_snapshot(snapshot)
+        except ValueError as exc:
+            self._log(f"The model in training cannot be shown on Predict: {exc}")
+        emit(self.snapshot_ready, snapshot)
+
+    def _on_finished(self, result: RunResult) -> None:
         self._show_latest()
-        meta = trained.meta
-        metrics = meta.get("metrics", {})
-        acc = metrics.get("test_accuracy")
+        trained = result.trained
+        acc = test_accuracy(trained)
         acc_text = f"; test accuracy {100 * acc:.2f} %" if acc is not None else ""
-        if meta.get("completed"):
-            self._log(f"Training finished in {metrics.get('train_seconds', 0):.1f} s{acc_text}")
+        if result.completed:
+            seconds = (trained.meta.get("metrics") or {}).get("train_seconds", 0)
+            self._log(f"Training finished in {seconds:.1f} s{acc_text}")
             self.progress.setValue(self.progress.maximum())
             self._remove_checkpoint()
             self.checkpoint_label.setText("Run complete: checkpoint removed (save the model "
                                           "with File ▸ Save model)")
         else:
-            epoch, batch = meta.get("stopped_at", (0, 0))
+            epoch, batch = stopped_at(trained)
             self._log(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}. "
-                      f"Checkpoint kept: {meta.get('checkpoint')}")
+                      f"Checkpoint kept: {checkpoint_of(trained)}")
             self.progress_label.setText(self.progress_label.text().replace(" · PAUSED", "")
                                         + " · stopped")
-        emit(self.training_finished, trained)
+        self.app_model.run_finished(result)
+        emit(self.training_finished, result)
+
+    def _show_stopped_run(self, result: RunResult | None) -> None:
+        if result is None:
+            self.stopped_banner.setVisible(False)
+            return
+        epoch, batch = stopped_at(result.trained)
+        acc = test_accuracy(result.trained)
+        acc_text = f" (test accuracy {100 * acc:.2f} %)" if acc is not None else ""
+        current = self.app_model.model
+        kept = f"{current.title()} stays the current model" if current is not None else \
+            "there is no current model"
+        self.stopped_label.setText(
+            f"<b>The run stopped</b> at epoch {epoch + 1}, batch {batch}{acc_text}; {kept}. "
+            "Use the stopped run's model instead?")
+        self.stopped_banner.setVisible(True)
 
     def _on_failed(self, message: str) -> None:
         self._log(f"Training failed: {message}")
@@ -336,11 +382,15 @@ class TrainPage(QWidget):
         self.pause_button.setChecked(False)
         self.pause_button.setText("Pause")
         self._update_buttons()
-        emit(self.running_changed, False)
+        self.app_model.set_running(False)
         self.check_unfinished()
 
     def _log(self, text: str) -> None:
         self.log.appendPlainText(text)
+        # Follow the newest line (appendPlainText keeps the view where it was once the log
+        # has been scrolled or has never been laid out).
+        bar = self.log.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     # --- unfinished runs ---------------------------------------------------------------------
     def unfinished_checkpoint(self) -> Path | None:
@@ -377,13 +427,13 @@ class TrainPage(QWidget):
         if path is None:
             return
         name = getattr(self, "_unfinished_dataset", None)
-        ds = self.session.dataset
+        ds = self.app_model.dataset
         if ds is not None and (name is None or ds.name == name):
             self.start_training(resume_from=path)
         else:
             self._pending_resume = path
             self._log(f"Loading {name} to resume the run…")
-            self.data_page.load_dataset(name)
+            self.app_model.request_dataset(name)
 
     def discard_unfinished(self) -> None:
         self._remove_checkpoint()

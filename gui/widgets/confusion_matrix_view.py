@@ -49,6 +49,14 @@ class ConfusionMatrixView(QWidget):
         self._selected = None
         self.update()
 
+    def clear(self) -> None:
+        """No matrix (the results it showed are no longer current)."""
+        self._cm = None
+        self._names = []
+        self._hover = None
+        self._selected = None
+        self.update()
+
     def select(self, true_class: int, predicted: int) -> None:
         """Outline a cell (the one whose images are shown)."""
         self._selected = (true_class, predicted)

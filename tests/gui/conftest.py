@@ -83,11 +83,31 @@ def window(qtbot, settings, tiny_dataset, tiny_model):
 
     w = MainWindow(settings=settings)
     qtbot.addWidget(w)
-    w.session.set_dataset(tiny_dataset)
-    w.session.set_model(tiny_model)
+    w.app_model.set_dataset(tiny_dataset)
+    w.app_model.set_model(tiny_model)
     w.data_page.editor.set_spec(TINY_SPEC)
     w.data_page.hyper.set_values(TINY_SETTINGS)
     w.show()
     yield w
     w.train_page.shutdown()
     w.tasks.wait_all()
+
+
+@pytest.fixture(autouse=True)
+def unattended_questions(monkeypatch):
+    """Nobody answers modal questions in the test run: a question a test did not expect (a
+    window closed at teardown with an unsaved model) gets Discard, else its default button,
+    instead of blocking. Tests that check a question patch QMessageBox.question themselves."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+
+    def answer(parent, title, text, buttons=QMessageBox.StandardButton.Ok,
+               default=QMessageBox.StandardButton.NoButton):
+        asked.append(title)
+        if buttons & QMessageBox.StandardButton.Discard:
+            return QMessageBox.StandardButton.Discard
+        return default
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(answer))
+    return asked

@@ -13,24 +13,24 @@ def test_app_opens_with_the_pretrained_model_when_present(qtbot, settings, tmp_p
     qtbot.addWidget(window)
     path = default_model_path()
     if path is None:
-        assert window.session.trained is None
+        assert window.app_model.trained is None
     else:
-        assert window.session.model_path == path
-        assert window.session.trained.num_classes == 10
+        assert window.app_model.model_path == path
+        assert window.app_model.trained.num_classes == 10
         assert "Using" in window.predict_page.model_label.text()
-    assert window.session.dataset is None and not window.data_page.is_loading()
+    assert window.app_model.dataset is None and not window.data_page.is_loading()
     assert "Not found" in window.data_page.status_label.text()
     assert not [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
 
 
 def test_app_opens_gracefully_without_model_or_dataset(qtbot, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_STUDIO_DATA", str(tmp_path / "no-data-here"))
-    monkeypatch.setattr("gui.app.ASSETS", tmp_path / "no-assets")
+    monkeypatch.setattr("gui.default_models.ASSETS", tmp_path / "no-assets")
     assert default_model_path(assets=tmp_path / "no-assets") is None
     window = create_window(settings=settings)
     qtbot.addWidget(window)
     window.show()
-    assert window.session.trained is None
+    assert window.app_model.trained is None
     assert "No model" in window.predict_page.model_label.text()
     for index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(index)

@@ -51,8 +51,8 @@ def test_spec_error_is_shown_inline_and_blocks_training(window):
 
 def test_canvas_drawing_predicts_on_the_preprocessed_input(qtbot, window, digits_dataset,
                                                            digits_model):
-    window.session.set_dataset(digits_dataset)
-    window.session.set_model(digits_model)
+    window.app_model.set_dataset(digits_dataset)
+    window.app_model.set_model(digits_model)
     page = window.predict_page
     window.tabs.setCurrentWidget(page)
     predictions = []
@@ -83,8 +83,8 @@ def _write_digit_png(path, light_background: bool = True) -> None:
 
 def test_loading_and_dropping_an_image_predicts(qtbot, window, digits_dataset, digits_model,
                                                 tmp_path):
-    window.session.set_dataset(digits_dataset)
-    window.session.set_model(digits_model)
+    window.app_model.set_dataset(digits_dataset)
+    window.app_model.set_model(digits_model)
     page = window.predict_page
     path = tmp_path / "digit.png"
     _write_digit_png(path)
@@ -110,7 +110,8 @@ def test_loading_and_dropping_an_image_predicts(qtbot, window, digits_dataset, d
     assert page.source_name() == "dropped.png"  # the app stays up, the last input remains
 
 
-def test_colour_model_disables_the_canvas_and_shows_the_32x32_input(window, tmp_path):
+def _colour_model():
+    """A 32x32 RGB dataset ("colour" preprocessing) and a tiny model trained on it."""
     from engine.training.run import train_model
     from tests.gui.conftest import make_dataset, tiny_config
 
@@ -119,8 +120,13 @@ def test_colour_model_disables_the_canvas_and_shows_the_32x32_input(window, tmp_
                         y_train=grey.y_train, x_test=np.repeat(grey.x_test, 3, axis=3),
                         y_test=grey.y_test, class_names=grey.class_names, kind="colour",
                         source="synthetic")
-    window.session.set_dataset(colour)
-    window.session.set_model(train_model(tiny_config(epochs=1), colour))
+    return colour, train_model(tiny_config(epochs=1), colour)
+
+
+def test_colour_model_disables_the_canvas_and_shows_the_32x32_input(window, tmp_path):
+    colour, model = _colour_model()
+    window.app_model.set_dataset(colour)
+    window.app_model.set_model(model)
     page = window.predict_page
     assert not page.canvas.isEnabled()
     photo = tmp_path / "photo.png"
@@ -150,12 +156,12 @@ def test_confusion_matrix_cell_opens_its_test_images(qtbot, window, tiny_dataset
     assert page.cell_gallery.captions()[0] == f"{100 * ev.probs[shown[0], p]:.1f} %"
     assert len(page.class_bars.bars()) == 3
     assert page.mistakes_gallery.count() == min(48, int((ev.pred != ev.y).sum()))
-    assert [b.label for b in page.time_bars.bars()] == window.session.trained.model.layer_names
+    assert [b.label for b in page.time_bars.bars()] == window.app_model.trained.model.layer_names
 
 
 def test_feature_maps_follow_the_predict_input(qtbot, window, digits_dataset, digits_model):
-    window.session.set_dataset(digits_dataset)
-    window.session.set_model(digits_model)
+    window.app_model.set_dataset(digits_dataset)
+    window.app_model.set_model(digits_model)
     page = window.evaluate_page
     assert page.map_view.array() is None
     draw_stroke(window.predict_page.canvas, [(140, 40), (140, 240)])
@@ -167,12 +173,12 @@ def test_feature_maps_follow_the_predict_input(qtbot, window, digits_dataset, di
 
 
 def test_save_and_reopen_through_the_menu(window, monkeypatch, tmp_path):
-    original = window.session.trained
+    original = window.app_model.trained
     target = tmp_path / "saved.pkl"
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(target), "")))
     window.save_as_action.trigger()
-    assert target.is_file() and window.session.model_path == target
+    assert target.is_file() and window.app_model.model_path == target
     npz = tmp_path / "weights.npz"
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(npz), "")))
@@ -180,11 +186,11 @@ def test_save_and_reopen_through_the_menu(window, monkeypatch, tmp_path):
     assert npz.is_file() and npz.with_suffix(".json").is_file()
 
     for path in (target, npz):
-        window.session.set_model(None)
+        window.app_model.set_model(None)
         monkeypatch.setattr(QFileDialog, "getOpenFileName",
                             staticmethod(lambda *a, p=path, **k: (str(p), "")))
         window.open_action.trigger()
-        reopened = window.session.trained
+        reopened = window.app_model.trained
         assert reopened is not None and reopened is not original
         assert reopened.class_names == original.class_names
         a, b = original.model.state_dict(), reopened.model.state_dict()
@@ -204,17 +210,17 @@ def test_refused_pickle_and_unreadable_files_show_a_message(window, tmp_path):
 
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps(Evil()))
-    before = window.session.trained
+    before = window.app_model.trained
     assert window.open_model(evil) is False
     assert not marker.exists()
-    assert window.session.trained is before
+    assert window.app_model.trained is before
     assert "refused" in error_boxes(window)[-1].windowTitle().lower()
     junk = tmp_path / "junk.pkl"
     junk.write_bytes(b"\x00garbage")
     assert window.open_model(junk) is False
     assert window.open_model(tmp_path / "missing.pkl") is False
     assert len(error_boxes(window)) == 3
-    assert window.session.trained is before
+    assert window.app_model.trained is before
 
 
 def test_geometry_is_remembered(qtbot, settings):
@@ -222,14 +228,14 @@ def test_geometry_is_remembered(qtbot, settings):
 
     first = MainWindow(settings=settings)
     qtbot.addWidget(first)
-    first.resize(first.width(), 560)
+    first.resize(first.width(), 600)
     first.show()
     first.tabs.setCurrentIndex(2)
     first.close()
     second = MainWindow(settings=settings)
     qtbot.addWidget(second)
     assert settings.geometry() is not None
-    assert second.height() == 560  # (the offscreen screen is 800 px wide, so width is clamped)
+    assert second.height() == 600  # (the offscreen screen is 800 px wide, so width is clamped)
     assert second.tabs.currentIndex() == 2
 
 

@@ -18,7 +18,7 @@ def test_worker_emits_batch_and_epoch_signals_in_order(qtbot, tiny_dataset, tmp_
     worker.train_begin.connect(lambda logs: events.append(("begin", logs["total_steps"])))
     worker.batch_done.connect(lambda step, logs: events.append(("batch", step)))
     worker.epoch_done.connect(lambda epoch, logs: events.append(("epoch", epoch)))
-    worker.finished.connect(lambda trained: events.append(("finished", trained)))
+    worker.finished.connect(lambda result: events.append(("finished", result)))
     worker.failed.connect(lambda message: events.append(("failed", message)))
     worker.run()  # synchronously, on this thread: deterministic order
     bpe = 5  # 96 images, 20 % held out -> 77 (stratified) -> 5 batches of 16
@@ -26,7 +26,10 @@ def test_worker_emits_batch_and_epoch_signals_in_order(qtbot, tiny_dataset, tmp_
     kinds = [e[0] for e in events[1:]]
     assert kinds == ["batch"] * bpe + ["epoch"] + ["batch"] * bpe + ["epoch", "finished"]
     assert [e[1] for e in events if e[0] == "batch"] == list(range(1, 2 * bpe + 1))
-    assert events[-1][1].meta["completed"] is True
+    result = events[-1][1]
+    assert result.completed and result.trained.meta["completed"] is True
+    # The evaluation the Evaluate page shows comes with it (images per cell included).
+    assert result.evaluation.cm.sum() == len(tiny_dataset.y_test) == len(result.evaluation.y)
 
 
 def test_objects_alive_at_the_start_stay_out_of_garbage_collection_while_training(
@@ -67,7 +70,7 @@ def test_train_page_run_grows_the_plots_and_hands_over_the_model(qtbot, window):
         window.data_page.train_button.click()  # "Train this network →" starts the run
         assert window.tabs.currentWidget() is page
         assert page.is_running() and not page.start_button.isEnabled()
-    trained = blocker.args[0]
+    trained = blocker.args[0].trained
     qtbot.waitUntil(lambda: not page.is_running(), timeout=5000)
     assert page.batches_seen == 10
     xs, ys = page.plot.loss.data("raw")
@@ -77,7 +80,7 @@ def test_train_page_run_grows_the_plots_and_hands_over_the_model(qtbot, window):
     assert page.plot.accuracy.data("val")[0] == [1.0, 2.0]
     assert len(page.plot.lr.data("lr")[0]) == 10
     assert "Epoch 2/2" in page.log.toPlainText()
-    assert window.session.trained is trained and window.session.model_dirty
+    assert window.app_model.trained is trained and window.app_model.unsaved
     assert "not saved" in window.model_label.text()
     assert len(snapshots) >= 2  # one per epoch: the Predict page can use the model in training
     assert page.unfinished_checkpoint() is None  # a completed run leaves no checkpoint
@@ -85,7 +88,7 @@ def test_train_page_run_grows_the_plots_and_hands_over_the_model(qtbot, window):
 
 
 def _slow_setup(window, epochs: int = 200) -> None:
-    window.session.set_dataset(make_dataset(n_train=200, n_test=20))
+    window.app_model.set_dataset(make_dataset(n_train=200, n_test=20))
     window.data_page.editor.set_spec(tiny_config().arch)
     window.data_page.hyper.set_values({"epochs": epochs, "batch_size": 4})
 
@@ -93,7 +96,7 @@ def _slow_setup(window, epochs: int = 200) -> None:
 def _digit_png(window, tmp_path):
     from PIL import Image
 
-    x = window.session.dataset.x_test[0][..., 0]
+    x = window.app_model.dataset.x_test[0][..., 0]
     path = tmp_path / "digit.png"
     Image.fromarray(x).save(path)
     return path
@@ -116,12 +119,12 @@ def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp
     # The Predict page works with a snapshot of the model in training (after an epoch).
     predict = window.predict_page
     qtbot.waitUntil(lambda: "being trained" in predict.model_label.text(), timeout=10000)
-    assert predict.current_model() is not window.session.trained
+    assert predict.current_model() is not window.app_model.trained
     predict.load_image(_digit_png(window, tmp_path))
     assert predict.probabilities() is not None
     with qtbot.waitSignal(page.training_finished, timeout=10000) as blocker:
         page.stop_button.click()
-    meta = blocker.args[0].meta
+    meta = blocker.args[0].trained.meta
     assert meta["completed"] is False
     qtbot.waitUntil(lambda: not page.is_running(), timeout=5000)
     ckpt = checkpoint_path(page.checkpoint_dir())
@@ -143,7 +146,7 @@ def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp
     qtbot.addWidget(again)
     assert again.train_page.resume_banner.isVisibleTo(again.train_page)
     assert "unfinished run" in again.train_page.resume_label.text()
-    again.session.set_dataset(window.session.dataset)
+    again.app_model.set_dataset(window.app_model.dataset)
     seen = []
     again.train_page.resume_unfinished()
     worker = again.train_page.worker()
@@ -185,8 +188,10 @@ def test_closing_during_training_can_be_cancelled(qtbot, window, monkeypatch):
 
 
 def test_diverging_training_shows_a_message_and_the_app_stays_up(qtbot, window, monkeypatch):
-    monkeypatch.setattr(window.data_page, "training_config",
-                        lambda: tiny_config(lr=1e12, optimizer="sgd", epochs=3))
+    from gui.state import TrainingSetup
+
+    window.app_model.set_training_setup(
+        TrainingSetup(tiny_config(lr=1e12, optimizer="sgd", epochs=3)))
     page = window.train_page
     assert page.start_training()
     qtbot.waitUntil(lambda: not page.is_running(), timeout=20000)
@@ -229,7 +234,7 @@ def _longest_stall_ms(qtbot, page) -> tuple[int, float, int, int]:
 
 @pytest.mark.slow
 def test_event_loop_never_stalls_over_50_ms_while_training(qtbot, window):
-    window.session.set_dataset(make_dataset(n_train=1500, n_test=30, size=16))
+    window.app_model.set_dataset(make_dataset(n_train=1500, n_test=30, size=16))
     spec = [dict(layer) for layer in tiny_config().arch]
     spec[0]["filters"] = 8
     window.data_page.editor.set_spec(spec)
@@ -256,14 +261,15 @@ def test_expected_batches_match_the_run(tiny_dataset):
     assert expected_batches(config, tiny_dataset) == seen[0]["total_steps"]
 
 
-def test_closing_right_after_a_run_ends_does_not_ask(qtbot, window, monkeypatch):
+def test_closing_right_after_a_run_ends_asks_only_about_the_unsaved_model(qtbot, window,
+                                                                          monkeypatch):
     asked = []
     monkeypatch.setattr(QMessageBox, "question", staticmethod(
-        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No))
+        lambda *a, **k: asked.append(a[1]) or QMessageBox.StandardButton.Discard))
     page = window.train_page
     with qtbot.waitSignal(page.training_finished, timeout=30000):
         assert page.start_training()
     # The thread's own "finished" has not been handled yet; shutting down settles it.
     page.shutdown()
     assert not page.is_running()
-    assert window.close() and asked == []
+    assert window.close() and asked == ["Save the model?"]  # not "Training is running"
