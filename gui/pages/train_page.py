@@ -31,7 +31,7 @@ from gui.messages import show_error
 from gui.qt_compat import emit
 from gui.settings import Settings
 from gui.state import AppModel, RunResult, TrainingSnapshot
-from gui.state.model_facts import checkpoint_of, stopped_at, test_accuracy
+from gui.state.model_facts import checkpoint_of, stopped_at, test_accuracy, train_seconds
 from gui.text import duration
 from gui.widgets.training_plots import TrainingPlots
 from gui.worker import TrainingWorker, expected_batches
@@ -338,7 +338,7 @@ class TrainPage(QWidget):
         acc = test_accuracy(trained)
         acc_text = f"; test accuracy {100 * acc:.2f} %" if acc is not None else ""
         if result.completed:
-            seconds = (trained.meta.get("metrics") or {}).get("train_seconds", 0)
+            seconds = train_seconds(trained)
             self._log(f"Training finished in {seconds:.1f} s{acc_text}")
             self.progress.setValue(self.progress.maximum())
             self._remove_checkpoint()

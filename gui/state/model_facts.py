@@ -3,6 +3,7 @@ metadata may change shape; only this module knows where each fact is kept)."""
 
 from __future__ import annotations
 
+from copy import copy as shallow_copy
 from typing import Any
 
 import engine
@@ -10,10 +11,10 @@ from engine.trained_model import TrainedModel
 
 
 def _meta(trained: TrainedModel, key: str, default: Any = None) -> Any:
+    """A field of the model file's metadata (a ModelMeta, or a plain dict for snapshots)."""
     meta = trained.meta
-    if isinstance(meta, dict):
-        return meta.get(key, default)
-    return getattr(meta, key, default)
+    value = getattr(meta, key, None) if not isinstance(meta, dict) else meta.get(key)
+    return default if value is None else value
 
 
 def arch_name(trained: TrainedModel) -> str:
@@ -44,6 +45,10 @@ def ascii_names(trained: TrainedModel) -> list[str] | None:
     return list(value) if value else None
 
 
+def train_seconds(trained: TrainedModel) -> float:
+    return float((_meta(trained, "metrics") or {}).get("train_seconds", 0.0))
+
+
 def run_completed(trained: TrainedModel) -> bool:
     return bool(_meta(trained, "completed", True))
 
@@ -65,5 +70,4 @@ def clone_trained(trained: TrainedModel) -> TrainedModel:
                               num_classes=model.num_classes, seed=0)
     copy.load_state_dict(model.state_dict())
     copy.arch_name = getattr(model, "arch_name", "custom")
-    meta = trained.meta
-    return TrainedModel(copy, dict(meta) if isinstance(meta, dict) else meta)
+    return TrainedModel(copy, shallow_copy(trained.meta))
