@@ -16,17 +16,11 @@ MAX_LINES = 400
 
 # Known exceptions, each with its reason and owner; remove an entry when its cause is fixed
 # (the tests below also fail when an entry no longer applies, so the list stays true).
-KNOWN_CYCLES = {
-    # default_model_path lives in the wrong file: the app model's work (issue 15) moves it.
-    frozenset({"gui.app", "gui.main_window"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 KNOWN_LONG = {
     "gui.pages.train_page",  # being split by the application-model work (issue 15)
 }
-KNOWN_PRIVATE_USE = {
-    # A GUI test reads the Train page's last reported step (issue 15 rewrites these pages).
-    ("tests.gui.test_training", "_last_step"),
-}
+KNOWN_PRIVATE_USE: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:

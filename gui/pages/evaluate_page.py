@@ -6,12 +6,9 @@ current model on the current dataset: when either changes, the page is cleared a
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -26,13 +23,10 @@ from PySide6.QtWidgets import (
 
 from gui.evaluation import (
     Evaluation,
-    conv_layers,
     evaluate,
-    feature_map_mosaic,
-    feature_maps,
-    filter_mosaic,
 )
 from gui.messages import show_error
+from gui.pages.layer_views import LayerViews
 from gui.state import AppModel, EvaluationResult
 from gui.state.model_facts import clone_trained
 from gui.tasks import TaskRunner
@@ -40,7 +34,6 @@ from gui.text import model_labels
 from gui.widgets.bar_list import Bar, BarList
 from gui.widgets.confusion_matrix_view import ConfusionMatrixView
 from gui.widgets.image_gallery import ImageGallery
-from gui.widgets.pixel_view import PixelView
 
 CELL_LIMIT = 300
 
@@ -51,15 +44,6 @@ def _scrolled(widget: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
     return area
-
-
-def _layer_row(picker: QComboBox, caption: QLabel) -> QHBoxLayout:
-    """"Layer [picker] caption": the row above the filter and feature-map views."""
-    row = QHBoxLayout()
-    row.addWidget(QLabel("Layer"))
-    row.addWidget(picker)
-    row.addWidget(caption, 1)
-    return row
 
 
 class EvaluatePage(QWidget):
@@ -126,34 +110,11 @@ class EvaluatePage(QWidget):
         ml.addWidget(self.mistakes_gallery, 1)
         ml.addWidget(self.mistake_predict_button)
 
-        # filters
-        self.filter_layer = QComboBox()
-        self.filter_view = PixelView(minimum=200)
-        self.filter_view.set_placeholder("No convolution layers")
-        self.filter_caption = QLabel()
-        filters = QWidget()
-        fl = QVBoxLayout(filters)
-        fl.addLayout(_layer_row(self.filter_layer, self.filter_caption))
-        fl.addWidget(self.filter_view, 1)
-
-        # feature maps
-        self.map_layer = QComboBox()
-        self.map_view = PixelView(minimum=200)
-        self.map_view.set_placeholder("Draw or load an image on the Predict page to see how each "
-                                      "layer responds to it")
-        self.map_input = PixelView(minimum=84)
-        self.map_caption = QLabel()
-        maps = QWidget()
-        fm = QVBoxLayout(maps)
-        fm.addLayout(_layer_row(self.map_layer, self.map_caption))
-        body = QHBoxLayout()
-        input_box = QVBoxLayout()
-        input_box.addWidget(QLabel("Input"))
-        input_box.addWidget(self.map_input)
-        input_box.addStretch(1)
-        body.addLayout(input_box)
-        body.addWidget(self.map_view, 1)
-        fm.addLayout(body, 1)
+        # filters and feature maps
+        self.layer_views = LayerViews(app_model)
+        for name in ("filter_layer", "filter_view", "filter_caption", "map_layer", "map_view",
+                     "map_input", "map_caption"):
+            setattr(self, name, getattr(self.layer_views, name))
 
         # layer times
         self.time_bars = BarList(max_value=1.0, row_height=24)
@@ -169,8 +130,8 @@ class EvaluatePage(QWidget):
         self.tabs.addTab(cm_split, "Confusion matrix")
         self.tabs.addTab(_scrolled(per_class), "Per-class accuracy")
         self.tabs.addTab(mistakes, "Confident mistakes")
-        self.tabs.addTab(filters, "Learned filters")
-        self.tabs.addTab(maps, "Feature maps")
+        self.tabs.addTab(self.layer_views.filters, "Learned filters")
+        self.tabs.addTab(self.layer_views.maps, "Feature maps")
         self.tabs.addTab(_scrolled(times), "Layer times")
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -179,8 +140,6 @@ class EvaluatePage(QWidget):
         self.evaluate_button.clicked.connect(self.start_evaluation)
         self.normalised_box.toggled.connect(self.confusion_view.set_normalised)
         self.confusion_view.cell_clicked.connect(self.show_cell)
-        self.filter_layer.currentIndexChanged.connect(self._show_filters)
-        self.map_layer.currentIndexChanged.connect(self._show_maps)
         self.cell_predict_button.clicked.connect(
             lambda: self._open_in_predict(self.cell_gallery, self.shown_cell_indices))
         self.mistake_predict_button.clicked.connect(
@@ -189,23 +148,13 @@ class EvaluatePage(QWidget):
                                  (self.mistakes_gallery, lambda: self.mistake_indices)):
             gallery.itemDoubleClicked.connect(
                 lambda _item, g=gallery, i=indices: self._open_in_predict(g, i()))
-        app_model.predict_input_changed.connect(lambda _x: self._refresh_maps())
-        app_model.model_changed.connect(lambda _m: self._on_model_changed())
-        app_model.snapshot_changed.connect(lambda _m: self._on_model_changed())
+        app_model.model_changed.connect(lambda _m: self._update_button())
         app_model.dataset_changed.connect(lambda _d: self._update_button())
         app_model.mismatch_changed.connect(lambda _r: self._update_button())
         app_model.results_changed.connect(self._show_results)
-        self._on_model_changed()
         self._show_results(app_model.results)
 
-    # --- model -------------------------------------------------------------------------------
-    def _model(self) -> Any:
-        return self.app_model.viewed_model
-
-    def _on_model_changed(self) -> None:
-        self._fill_filter_layers()
-        self._refresh_maps()
-        self._update_button()
+    # --- state -------------------------------------------------------------------------------
 
     def _update_button(self) -> None:
         app = self.app_model
@@ -368,57 +317,3 @@ class EvaluatePage(QWidget):
             Bar(name, (f + b) / total,
                 f"{1000 * f:7.2f} ms fwd  {1000 * b:7.2f} ms bwd  {100 * (f + b) / total:4.1f} %")
             for name, f, b in times], max_value=max((f + b) / total for _, f, b in times))
-
-    # --- filters and maps --------------------------------------------------------------------
-    def _fill_filter_layers(self) -> None:
-        trained = self._model()
-        self.filter_layer.blockSignals(True)
-        self.filter_layer.clear()
-        if trained is not None:
-            for name, w in conv_layers(trained):
-                self.filter_layer.addItem(f"{name}  ({w.shape[3]} × {w.shape[0]}×{w.shape[1]}×"
-                                          f"{w.shape[2]})", name)
-        self.filter_layer.blockSignals(False)
-        self._show_filters()
-
-    def _show_filters(self) -> None:
-        trained = self._model()
-        name = self.filter_layer.currentData()
-        if trained is None or name is None:
-            self.filter_view.set_array(None)
-            self.filter_caption.setText("")
-            return
-        weights = dict(conv_layers(trained))[name]
-        mosaic, caption = filter_mosaic(weights)
-        self.filter_view.set_array(mosaic)
-        self.filter_caption.setText(caption)
-
-    def _refresh_maps(self) -> None:
-        trained, x = self._model(), self.app_model.predict_input
-        current = self.map_layer.currentData()
-        self.map_layer.blockSignals(True)
-        self.map_layer.clear()
-        self._maps = []
-        if trained is not None and x is not None:
-            try:
-                self._maps = [(n, m) for n, m in feature_maps(trained, x) if m.ndim == 3]
-            except ValueError:
-                self._maps = []
-            for name, m in self._maps:
-                self.map_layer.addItem(f"{name}  ({m.shape[0]}×{m.shape[1]}×{m.shape[2]})", name)
-            index = self.map_layer.findData(current)
-            self.map_layer.setCurrentIndex(max(0, index))
-        self.map_layer.blockSignals(False)
-        self.map_input.set_array(x)
-        self._show_maps()
-
-    def _show_maps(self) -> None:
-        name = self.map_layer.currentData()
-        maps = dict(getattr(self, "_maps", []))
-        if name is None or name not in maps:
-            self.map_view.set_array(None)
-            self.map_caption.setText("")
-            return
-        mosaic, caption = feature_map_mosaic(maps[name])
-        self.map_view.set_array(mosaic)
-        self.map_caption.setText(caption)

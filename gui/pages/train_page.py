@@ -11,7 +11,6 @@ from typing import Any
 from PySide6.QtCore import QThread, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -29,10 +28,11 @@ from engine.training.checkpoint import checkpoint_path, load_checkpoint
 from engine.training.config import CHECKPOINT_EVERY
 from gui.messages import show_error
 from gui.qt_compat import emit
+from gui.run_text import epoch_line, progress_line, run_line, unfinished_line
 from gui.settings import Settings
 from gui.state import AppModel, RunResult, TrainingSnapshot
 from gui.state.model_facts import checkpoint_of, stopped_at, test_accuracy, train_seconds
-from gui.text import duration
+from gui.widgets.banner import Banner
 from gui.widgets.training_plots import TrainingPlots
 from gui.worker import TrainingWorker, expected_batches
 
@@ -61,32 +61,13 @@ class TrainPage(QWidget):
         self.run_label = QLabel()
         self.run_label.setWordWrap(True)
 
-        self.resume_banner = QFrame()
-        self.resume_banner.setFrameShape(QFrame.Shape.StyledPanel)
-        self.resume_banner.setStyleSheet("QFrame { background: #fff4d6; border-radius: 4px; }")
-        self.resume_label = QLabel()
-        self.resume_label.setWordWrap(True)
-        self.resume_button = QPushButton("Resume it")
-        self.discard_button = QPushButton("Discard")
-        bl = QHBoxLayout(self.resume_banner)
-        bl.addWidget(self.resume_label, 1)
-        bl.addWidget(self.resume_button)
-        bl.addWidget(self.discard_button)
-        self.resume_banner.setVisible(False)
-
+        self.resume_banner = Banner("#fff4d6", ("Resume it", "Discard"))
+        self.resume_label = self.resume_banner.label
+        self.resume_button, self.discard_button = self.resume_banner.buttons
         # A stopped run never replaces the current model by itself: the user decides here.
-        self.stopped_banner = QFrame()
-        self.stopped_banner.setFrameShape(QFrame.Shape.StyledPanel)
-        self.stopped_banner.setStyleSheet("QFrame { background: #e8f0fe; border-radius: 4px; }")
-        self.stopped_label = QLabel()
-        self.stopped_label.setWordWrap(True)
-        self.use_stopped_button = QPushButton("Use this model")
-        self.drop_stopped_button = QPushButton("Keep the current one")
-        sl = QHBoxLayout(self.stopped_banner)
-        sl.addWidget(self.stopped_label, 1)
-        sl.addWidget(self.use_stopped_button)
-        sl.addWidget(self.drop_stopped_button)
-        self.stopped_banner.setVisible(False)
+        self.stopped_banner = Banner("#e8f0fe", ("Use this model", "Keep the current one"))
+        self.stopped_label = self.stopped_banner.label
+        self.use_stopped_button, self.drop_stopped_button = self.stopped_banner.buttons
 
         self.progress = QProgressBar()
         self.progress.setFormat("%p %")
@@ -157,6 +138,11 @@ class TrainPage(QWidget):
     def is_running(self) -> bool:
         return self._thread is not None
 
+    @property
+    def last_step(self) -> int:
+        """The last batch reported in this run (batches done so far), -1 before the first."""
+        return self._last_step
+
     def worker(self) -> TrainingWorker | None:
         return self._worker
 
@@ -195,10 +181,7 @@ class TrainPage(QWidget):
                 return False
             self.plot.reset(expected_batches(config, dataset), config.epochs, config.lr)
             self.log.clear()
-            self.run_label.setText(
-                f"<b>{dataset.name}</b> · {config.arch_label} · {config.epochs} epochs · batch "
-                f"{config.batch_size} · {config.optimizer} lr {config.lr:g} ({config.schedule})"
-                f"{' · augmented' if config.augment else ''}")
+            self.run_label.setText(run_line(dataset.name, config))
         self._log(("Resuming from " + str(resume_from)) if resume_from else "Starting training")
         self.resume_banner.setVisible(False)
         self.app_model.discard_pending_run()
@@ -296,15 +279,7 @@ class TrainPage(QWidget):
 
     def _on_epoch(self, epoch: int, logs: dict) -> None:
         self.plot.add_epoch(epoch + 1, logs.get("accuracy"), logs.get("val_accuracy"))
-        parts = [f"Epoch {epoch + 1}/{logs.get('epochs', '?')}",
-                 f"loss {logs.get('loss', math.nan):.4f}",
-                 f"accuracy {100 * logs.get('accuracy', math.nan):.2f} %"]
-        if "val_loss" in logs:
-            parts += [f"val_loss {logs['val_loss']:.4f}",
-                      f"val_accuracy {100 * logs['val_accuracy']:.2f} %"]
-        if "epoch_seconds" in logs:
-            parts.append(f"{logs['epoch_seconds']:.1f} s")
-        self._log(", ".join(parts))
+        self._log(epoch_line(epoch, logs))
 
     def _on_checkpoint(self, path: str, step: int) -> None:
         self.checkpoint_label.setText(f"Checkpoint saved after batch {step}: {path}")
@@ -317,13 +292,7 @@ class TrainPage(QWidget):
         self._latest = None
         self.progress.setMaximum(max(1, int(logs.get("total_steps", 1))))
         self.progress.setValue(int(logs.get("step", 0)))
-        paused = " · PAUSED" if self.pause_button.isChecked() else ""
-        self.progress_label.setText(
-            f"Epoch {logs['epoch'] + 1}/{logs['epochs']} · batch {logs['batch'] + 1}/"
-            f"{logs['batches_per_epoch']} · loss {logs.get('loss', math.nan):.4f} · "
-            f"acc {100 * logs.get('accuracy', math.nan):.1f} % · "
-            f"{logs.get('images_per_sec', 0):,.0f} img/s · "
-            f"ETA {duration(float(logs.get('eta_seconds', math.nan)))}{paused}")
+        self.progress_label.setText(progress_line(logs, self.pause_button.isChecked()))
 
     def _on_snapshot(self, snapshot: TrainingSnapshot) -> None:
         try:
@@ -410,15 +379,8 @@ class TrainPage(QWidget):
             self.resume_button.setEnabled(False)
             self.resume_banner.setVisible(True)
             return
-        extra = state.get("extra", {})
-        config = extra.get("config", {})
-        dataset = extra.get("dataset", {}).get("name", "?")
-        arch = config.get("arch") if isinstance(config.get("arch"), str) else "custom"
-        self._unfinished_dataset = dataset
-        self.resume_label.setText(
-            f"<b>An unfinished run was found</b>: {dataset}, {arch}, stopped at epoch "
-            f"{int(state.get('epoch', 0)) + 1} of {config.get('epochs', '?')}, batch "
-            f"{state.get('batch', 0)}. Resume it where it stopped?")
+        self._unfinished_dataset = (state.get("extra", {}).get("dataset") or {}).get("name")
+        self.resume_label.setText(unfinished_line(state))
         self.resume_banner.setVisible(True)
         self._update_buttons()
 

@@ -46,6 +46,23 @@ def tiny_config(**changes) -> TrainingConfig:
     return TrainingConfig(dataset="tiny", arch=TINY_SPEC, **{**TINY_SETTINGS, **changes})
 
 
+def slow_setup(window, epochs: int = 200) -> None:
+    """A run long enough to pause, stop or close in the middle of (4 images a batch)."""
+    window.app_model.set_dataset(make_dataset(n_train=200, n_test=20))
+    window.data_page.editor.set_spec(tiny_config().arch)
+    window.data_page.hyper.set_values({"epochs": epochs, "batch_size": 4})
+
+
+def colour_model():
+    """A 32x32 RGB dataset ("colour" preprocessing) and a tiny model trained on it."""
+    grey = make_dataset(n_train=30, n_test=9, size=32)
+    colour = type(grey)(name="tinyrgb", x_train=np.repeat(grey.x_train, 3, axis=3),
+                        y_train=grey.y_train, x_test=np.repeat(grey.x_test, 3, axis=3),
+                        y_test=grey.y_test, class_names=grey.class_names, kind="colour",
+                        source="synthetic")
+    return colour, train_model(tiny_config(epochs=1), colour)
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset() -> Dataset:
     return make_dataset()

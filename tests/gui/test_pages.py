@@ -110,21 +110,10 @@ def test_loading_and_dropping_an_image_predicts(qtbot, window, digits_dataset, d
     assert page.source_name() == "dropped.png"  # the app stays up, the last input remains
 
 
-def _colour_model():
-    """A 32x32 RGB dataset ("colour" preprocessing) and a tiny model trained on it."""
-    from engine.training.run import train_model
-    from tests.gui.conftest import make_dataset, tiny_config
-
-    grey = make_dataset(n_train=30, n_test=9, size=32)
-    colour = type(grey)(name="tinyrgb", x_train=np.repeat(grey.x_train, 3, axis=3),
-                        y_train=grey.y_train, x_test=np.repeat(grey.x_test, 3, axis=3),
-                        y_test=grey.y_test, class_names=grey.class_names, kind="colour",
-                        source="synthetic")
-    return colour, train_model(tiny_config(epochs=1), colour)
-
-
 def test_colour_model_disables_the_canvas_and_shows_the_32x32_input(window, tmp_path):
-    colour, model = _colour_model()
+    from tests.gui.conftest import colour_model
+
+    colour, model = colour_model()
     window.app_model.set_dataset(colour)
     window.app_model.set_model(model)
     page = window.predict_page

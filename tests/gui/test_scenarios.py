@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from engine.serialize import save_model
 from gui.state import ModelOrigin
+from tests.gui.conftest import colour_model, slow_setup
 from tests.gui.helpers import draw_stroke
 
 StandardButton = QMessageBox.StandardButton
@@ -69,9 +70,7 @@ def test_open_with_an_unsaved_model_asks_first(window, tiny_model, digits_model,
 
 def test_a_stopped_run_keeps_the_current_model_until_the_user_takes_it(qtbot, window,
                                                                        tiny_model, monkeypatch):
-    from tests.gui.test_training import _slow_setup
-
-    _slow_setup(window)
+    slow_setup(window)
     good = tiny_model
     _unsaved(window, good)
     asked = _answer(monkeypatch, StandardButton.Discard)
@@ -156,15 +155,13 @@ def test_loading_an_image_clears_the_drawing_and_drawing_starts_fresh(
 
 def test_a_photo_model_clears_and_disables_the_canvas_and_says_why(window, digits_dataset,
                                                                    digits_model):
-    from tests.gui.test_pages import _colour_model
-
     window.app_model.set_dataset(digits_dataset)
     window.app_model.set_model(digits_model, Path("digits.pkl"))
     page = window.predict_page
     draw_stroke(page.canvas, [(140, 40 + i) for i in range(0, 100, 4)])
-    colour_dataset, colour_model = _colour_model()
+    colour_dataset, photos_model = colour_model()
     window.app_model.set_dataset(colour_dataset)
-    window.app_model.set_model(colour_model, Path("photos.pkl"))
+    window.app_model.set_model(photos_model, Path("photos.pkl"))
     assert not page.canvas.isEnabled() and page.canvas.is_empty()
     assert page.probabilities() is None  # the old drawing is not classified as a photo
     assert "Drawing is off" in page.canvas_note.text() and "photos" in page.canvas_note.text()
@@ -245,9 +242,7 @@ def test_ending_the_session_during_training_stops_the_run_and_writes_its_checkpo
         qtbot, window):
     from PySide6.QtCore import QCoreApplication
 
-    from tests.gui.test_training import _slow_setup
-
-    _slow_setup(window)
+    slow_setup(window)
     page = window.train_page
     assert page.start_training()
     qtbot.waitUntil(lambda: page.batches_seen >= 2, timeout=10000)

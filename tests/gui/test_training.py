@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from engine.training.checkpoint import checkpoint_path
 from gui.worker import TrainingWorker
-from tests.gui.conftest import make_dataset, tiny_config
+from tests.gui.conftest import make_dataset, slow_setup, tiny_config
 
 
 def test_worker_emits_batch_and_epoch_signals_in_order(qtbot, tiny_dataset, tmp_path):
@@ -87,12 +87,6 @@ def test_train_page_run_grows_the_plots_and_hands_over_the_model(qtbot, window):
     assert not page.resume_banner.isVisibleTo(page)
 
 
-def _slow_setup(window, epochs: int = 200) -> None:
-    window.app_model.set_dataset(make_dataset(n_train=200, n_test=20))
-    window.data_page.editor.set_spec(tiny_config().arch)
-    window.data_page.hyper.set_values({"epochs": epochs, "batch_size": 4})
-
-
 def _digit_png(window, tmp_path):
     from PIL import Image
 
@@ -104,7 +98,7 @@ def _digit_png(window, tmp_path):
 
 def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp_path,
                                                    monkeypatch):
-    _slow_setup(window)
+    slow_setup(window)
     page = window.train_page
     assert page.start_training()
     qtbot.waitUntil(lambda: page.batches_seen >= 3, timeout=10000)
@@ -130,7 +124,7 @@ def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp
     ckpt = checkpoint_path(page.checkpoint_dir())
     assert ckpt.is_file() and meta["checkpoint"] == str(ckpt)
     assert page.resume_banner.isVisibleTo(page)
-    stopped_step = page._last_step
+    stopped_step = page.last_step
 
     # Starting afresh asks before discarding the unfinished run; "No" keeps it.
     asked = []
@@ -159,7 +153,7 @@ def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp
 
 
 def test_closing_during_training_asks_stops_and_keeps_a_checkpoint(qtbot, window, monkeypatch):
-    _slow_setup(window)
+    slow_setup(window)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", staticmethod(
         lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes))
@@ -174,7 +168,7 @@ def test_closing_during_training_asks_stops_and_keeps_a_checkpoint(qtbot, window
 
 
 def test_closing_during_training_can_be_cancelled(qtbot, window, monkeypatch):
-    _slow_setup(window)
+    slow_setup(window)
     monkeypatch.setattr(QMessageBox, "question",
                         staticmethod(lambda *a, **k: QMessageBox.StandardButton.No))
     page = window.train_page
