@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 import engine
+from engine import data
 from engine.training.config import TrainingConfig, recommended_config
 from gui.layer_shapes import infer_layers
 from gui.messages import show_error
