@@ -19,6 +19,14 @@ MAX_INPUT_VALUES = 1 << 24
 MAX_CLASSES = 100_000
 
 
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
 @dataclass
 class ModelMeta(MutableMapping):
     """The metadata of a trained model (everything in its file but the arrays).
@@ -113,6 +121,40 @@ class ModelMeta(MutableMapping):
                 raise ValueError(f"{source}: {key} must be a table of fields")
         if not isinstance(self.arch_name, str):
             raise ValueError(f"{source}: arch_name must be a text")
+        self._validate_run_fields(source)
+
+    def _validate_run_fields(self, source: str) -> None:
+        """What the app reads back from a trained model's record of its run."""
+        if not isinstance(self.completed, bool):
+            raise ValueError(f"{source}: completed must be true or false")
+        if (not isinstance(self.stopped_at, list) or len(self.stopped_at) != 2
+                or not all(_is_int(v) and v >= 0 for v in self.stopped_at)):
+            raise ValueError(f"{source}: stopped_at must be [epoch, batch]")
+        for key in ("checkpoint", "created", "engine_version"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise ValueError(f"{source}: {key} must be a text")
+        for key, values in self.history.items():
+            if not isinstance(values, list) or not all(_is_number(v) for v in values):
+                raise ValueError(f"{source}: history {key} must be a list of numbers")
+        m = self.metrics
+        for key in ("test_accuracy", "val_accuracy", "test_top3_accuracy"):
+            if key in m and not (_is_number(m[key]) and 0 <= m[key] <= 1):
+                raise ValueError(f"{source}: metrics {key} must be a fraction")
+        for key in ("train_seconds", "epochs_run"):
+            if key in m and not _is_number(m[key]):
+                raise ValueError(f"{source}: metrics {key} must be a number")
+        k = len(self.class_names)
+        cm = m.get("confusion_matrix")
+        if cm is not None and (not isinstance(cm, list) or len(cm) != k or not all(
+                isinstance(row, list) and len(row) == k and all(_is_int(v) and v >= 0
+                                                                for v in row) for row in cm)):
+            raise ValueError(f"{source}: metrics confusion_matrix must be {k} x {k} counts")
+        rows = m.get("per_class")
+        if rows is not None and (not isinstance(rows, list) or not all(
+                isinstance(row, dict) and isinstance(row.get("class"), str) and all(
+                    _is_number(row.get(f)) for f in ("precision", "recall", "support"))
+                for row in rows)):
+            raise ValueError(f"{source}: metrics per_class is malformed")
 
     def _validate_preprocessing(self, source: str) -> None:
         from engine.data.normalize import Normalizer

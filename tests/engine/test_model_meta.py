@@ -41,6 +41,12 @@ def test_a_normaliser_may_be_missing_in_code_but_not_malformed():
     ({"class_names": "ab"}, "class_names"), ({"class_names": ["a"]}, "class_names"),
     ({"input_shape": [4, 4]}, "input_shape"), ({"input_shape": [True, 4, 1]}, "input_shape"),
     ({"preprocessing": {"kind": "other"}}, "kind"), ({"metrics": []}, "metrics"),
+    ({"metrics": {"test_accuracy": "99 %"}}, "test_accuracy"),
+    ({"metrics": {"test_accuracy": 1.5}}, "test_accuracy"),
+    ({"metrics": {"confusion_matrix": [[1, 2], [3]]}}, "2 x 2 counts"),
+    ({"metrics": {"per_class": [{"class": 1}]}}, "per_class"),
+    ({"history": {"loss": "low"}}, "history loss"), ({"completed": 1}, "completed"),
+    ({"stopped_at": [1]}, "stopped_at"), ({"created": 2026}, "created"),
 ])
 def test_malformed_fields_are_one_line_errors(changes, message):
     with pytest.raises(ValueError, match=message) as info:
