@@ -58,6 +58,7 @@ class DatasetCache:
 
     def load(self, name: str, key: str) -> Dataset | None:
         """The cached dataset, or None when absent or unreadable (then the entry is removed)."""
+        remove_stale_temps(self.cache_dir)  # folders of cache writes that were killed
         path = self.path_for(name, key)
         if not (path / "meta.json").is_file():
             return None

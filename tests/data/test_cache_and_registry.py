@@ -197,3 +197,6 @@ def test_a_killed_cache_write_is_cleaned_up_by_the_next_one(tmp_path):
     DatasetCache(tmp_path).save(toy_dataset(), "0123456789abcdef0123")
     assert not stale.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["toy-0123456789abcdef0123"]
+    stale.mkdir()  # killed again; this time the next run finds the entry in the cache
+    assert DatasetCache(tmp_path).load("toy", "0123456789abcdef0123") is not None
+    assert not stale.exists()
