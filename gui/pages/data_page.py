@@ -236,6 +236,9 @@ class DataPage(QWidget):
         """The run the user set up; ValueError when the network or a setting is invalid."""
         if self.editor.error() is not None:
             raise ValueError(f"the network is not valid: {self.editor.error()}")
+        problems = self.hyper.problems()
+        if problems:
+            raise ValueError(" ".join(problems))
         ds = self.app_model.dataset
         name = ds.name if ds is not None else self.current_dataset_name()
         arch: Any = self.preset_combo.currentData() or self.editor.spec()

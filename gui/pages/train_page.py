@@ -182,7 +182,7 @@ class TrainPage(QWidget):
             self.plot.reset(expected_batches(config, dataset), config.epochs, config.lr)
             self.log.clear()
             self.run_label.setText(run_line(dataset.name, config))
-        self._log(("Resuming from " + str(resume_from)) if resume_from else "Starting training")
+        self.log_message(f"Resuming from {resume_from}" if resume_from else "Starting training")
         self.resume_banner.setVisible(False)
         self.app_model.discard_pending_run()
         self.batches_seen = 0
@@ -225,7 +225,7 @@ class TrainPage(QWidget):
 
     def stop_training(self) -> None:
         if self._worker is not None:
-            self._log("Stopping after this batch…")
+            self.log_message("Stopping after this batch…")
             self._worker.stop()
 
     def _on_pause_toggled(self, paused: bool) -> None:
@@ -234,11 +234,11 @@ class TrainPage(QWidget):
         if paused:
             self._worker.pause()
             self.pause_button.setText("Resume")
-            self._log("Paused")
+            self.log_message("Paused")
         else:
             self._worker.resume()
             self.pause_button.setText("Pause")
-            self._log("Resumed")
+            self.log_message("Resumed")
 
     def shutdown(self, msecs: int = 30000) -> None:
         """Stop and wait for the worker (the window is closing)."""
@@ -279,7 +279,7 @@ class TrainPage(QWidget):
 
     def _on_epoch(self, epoch: int, logs: dict) -> None:
         self.plot.add_epoch(epoch + 1, logs.get("accuracy"), logs.get("val_accuracy"))
-        self._log(epoch_line(epoch, logs))
+        self.log_message(epoch_line(epoch, logs))
 
     def _on_checkpoint(self, path: str, step: int) -> None:
         self.checkpoint_label.setText(f"Checkpoint saved after batch {step}: {path}")
@@ -298,7 +298,7 @@ class TrainPage(QWidget):
         try:
             self.app_model.set_snapshot(snapshot)
         except ValueError as exc:
-            self._log(f"The model in training cannot be shown on Predict: {exc}")
+            self.log_message(f"The model in training cannot be shown on Predict: {exc}")
         emit(self.snapshot_ready, snapshot)
 
     def _on_finished(self, result: RunResult) -> None:
@@ -308,14 +308,14 @@ class TrainPage(QWidget):
         acc_text = f"; test accuracy {100 * acc:.2f} %" if acc is not None else ""
         if result.completed:
             seconds = train_seconds(trained)
-            self._log(f"Training finished in {seconds:.1f} s{acc_text}")
+            self.log_message(f"Training finished in {seconds:.1f} s{acc_text}")
             self.progress.setValue(self.progress.maximum())
             self._remove_checkpoint()
             self.checkpoint_label.setText("Run complete: checkpoint removed (save the model "
                                           "with File ▸ Save model)")
         else:
             epoch, batch = stopped_at(trained)
-            self._log(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}. "
+            self.log_message(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}. "
                       f"Checkpoint kept: {checkpoint_of(trained)}")
             self.progress_label.setText(self.progress_label.text().replace(" · PAUSED", "")
                                         + " · stopped")
@@ -338,7 +338,7 @@ class TrainPage(QWidget):
         self.stopped_banner.setVisible(True)
 
     def _on_failed(self, message: str) -> None:
-        self._log(f"Training failed: {message}")
+        self.log_message(f"Training failed: {message}")
         show_error(self, "Training failed", message)
 
     def _on_thread_finished(self) -> None:
@@ -354,7 +354,7 @@ class TrainPage(QWidget):
         self.app_model.set_running(False)
         self.check_unfinished()
 
-    def _log(self, text: str) -> None:
+    def log_message(self, text: str) -> None:
         self.log.appendPlainText(text)
         # Follow the newest line (appendPlainText keeps the view where it was once the log
         # has been scrolled or has never been laid out).
@@ -394,7 +394,7 @@ class TrainPage(QWidget):
             self.start_training(resume_from=path)
         else:
             self._pending_resume = path
-            self._log(f"Loading {name} to resume the run…")
+            self.log_message(f"Loading {name} to resume the run…")
             self.app_model.request_dataset(name)
 
     def discard_unfinished(self) -> None:
@@ -407,7 +407,7 @@ class TrainPage(QWidget):
             try:
                 path.unlink()
             except OSError as exc:
-                self._log(f"Could not remove the checkpoint {path}: {exc}")
+                self.log_message(f"Could not remove the checkpoint {path}: {exc}")
 
     def _on_dataset_changed(self, dataset: Any) -> None:
         if self._pending_resume is not None and dataset is not None:

@@ -11,11 +11,18 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
+    QLabel,
     QSpinBox,
     QWidget,
 )
 
 from engine.training.config import OPTIMIZERS, SCHEDULES, TrainingConfig
+
+# What the form accepts. The boxes themselves take far more, so a value typed out of range
+# stays as typed and is refused in words (a box's own limit would silently change 50 into 5).
+LIMITS = {"epochs": ("Epochs", 1, 500), "batch_size": ("Batch size", 1, 4096),
+          "lr": ("Learning rate", 0.00001, 10.0), "val_split": ("Validation split", 0.0, 0.5)}
+TYPING_ROOM = 10**6
 
 
 class HyperparameterForm(QWidget):
@@ -24,13 +31,13 @@ class HyperparameterForm(QWidget):
     def __init__(self, max_threads: int = 8, parent: QWidget | None = None):
         super().__init__(parent)
         default = TrainingConfig()
-        self.epochs = QSpinBox(minimum=1, maximum=500, value=default.epochs)
-        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=default.batch_size,
+        self.epochs = QSpinBox(minimum=0, maximum=TYPING_ROOM, value=default.epochs)
+        self.batch_size = QSpinBox(minimum=0, maximum=TYPING_ROOM, value=default.batch_size,
                                    singleStep=16)
         self.optimizer = QComboBox()
         self.optimizer.addItems(OPTIMIZERS)
         self.optimizer.setCurrentText(default.optimizer)
-        self.lr = QDoubleSpinBox(decimals=5, minimum=0.00001, maximum=10.0, value=default.lr,
+        self.lr = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=TYPING_ROOM, value=default.lr,
                                  singleStep=0.0005)
         self.schedule = QComboBox()
         self.schedule.addItems(SCHEDULES)
@@ -40,8 +47,13 @@ class HyperparameterForm(QWidget):
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=default.seed)
         self.threads = QSpinBox(minimum=0, maximum=max(1, max_threads), value=default.threads)
         self.threads.setSpecialValueText("auto")
-        self.val_split = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5,
+        self.val_split = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=100.0,
                                         value=default.val_split, singleStep=0.05)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("settingsError")
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setWordWrap(True)
+        self.error_label.setVisible(False)
         left, right = QFormLayout(), QFormLayout()
         for form in (left, right):
             form.setHorizontalSpacing(12)
@@ -58,6 +70,7 @@ class HyperparameterForm(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addLayout(left, 0, 0)
         grid.addLayout(right, 0, 1)
+        grid.addWidget(self.error_label, 1, 0, 1, 2)
         grid.setHorizontalSpacing(24)
         for box in (self.epochs, self.batch_size, self.seed, self.threads):
             box.valueChanged.connect(self.changed)
@@ -66,6 +79,25 @@ class HyperparameterForm(QWidget):
         self.optimizer.currentIndexChanged.connect(self.changed)
         self.schedule.currentIndexChanged.connect(self.changed)
         self.augment.toggled.connect(self.changed)
+        self.changed.connect(self._show_problems)
+
+    def problems(self) -> list[str]:
+        """One line per value outside what the form accepts (empty when all are fine)."""
+        found = []
+        for key, (label, low, high) in LIMITS.items():
+            value = getattr(self, key).value()
+            if not low <= value <= high:
+                found.append(f"{label} {value:g} is out of range: use {low:g} to {high:g}.")
+        return found
+
+    def _show_problems(self) -> None:
+        problems = self.problems()
+        self.error_label.setText("\n".join(problems))
+        self.error_label.setVisible(bool(problems))
+        for key in LIMITS:
+            box = getattr(self, key)
+            bad = any(p.startswith(LIMITS[key][0] + " ") for p in problems)
+            box.setStyleSheet("background: #fde7e9;" if bad else "")
 
     def values(self) -> dict:
         return {

@@ -4,7 +4,6 @@ event-loop turn renders more than one of them."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +11,10 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
+from gui.smoothing import LossSmoother
 from gui.widgets.live_plot import LivePlot, Series
 
-SMOOTHING = 0.95  # exponential moving average of the batch loss
+SMOOTHING = 0.95  # moving average of the batch loss (see gui.smoothing)
 REDRAW_MS = 100
 
 
@@ -36,7 +36,7 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         for plot in self.plots:
             layout.addWidget(plot)
-        self._smooth: float | None = None
+        self._smoother = LossSmoother(SMOOTHING)
         self._next = 0
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -48,7 +48,7 @@ class TrainingPlots(QWidget):
               max_lr: float | None = None) -> None:
         for plot in self.plots:
             plot.clear_data()
-        self._smooth = None
+        self._smoother.reset()
         self.set_extent(total_batches, epochs, max_lr)
 
     def set_extent(self, total_batches: int | None, epochs: int | None,
@@ -74,10 +74,9 @@ class TrainingPlots(QWidget):
     def add_batch(self, step: int, loss: float, lr: float | None) -> None:
         """step: 1-based batch number in the run."""
         self.loss.append("raw", step, loss)
-        if math.isfinite(loss):
-            self._smooth = loss if self._smooth is None else (
-                SMOOTHING * self._smooth + (1 - SMOOTHING) * loss)
-            self.loss.append("smooth", step, self._smooth)
+        smooth = self._smoother.add(loss)
+        if smooth is not None:
+            self.loss.append("smooth", step, smooth)
         if lr is not None:
             self.lr.append("lr", step, lr)
 

@@ -152,7 +152,11 @@ def test_training_plots_smooth_and_export(qtbot, tmp_path):
     for step, loss in enumerate([1.0, 0.0, 0.0], start=1):
         plots.add_batch(step, loss, 0.1)
     plots.add_epoch(1, 0.5, 0.6)
-    assert plots.loss.data("smooth")[1] == pytest.approx([1.0, 0.95, 0.9025])
+    # Bias-corrected moving average of log(loss), a loss of 0 counting as 1e-4.
+    logs = np.log([1.0, 1e-4, 1e-4])
+    expected = [np.exp(sum(0.05 * 0.95 ** (t - 1 - i) * logs[i] for i in range(t))
+                       / (1 - 0.95 ** t)) for t in (1, 2, 3)]
+    assert plots.loss.data("smooth")[1] == pytest.approx(expected)
     assert plots.lr.data("lr") == ([1.0, 2.0, 3.0], [0.1, 0.1, 0.1])
     assert plots.accuracy.data("val") == ([1.0], [0.6])
     plots.export_png(tmp_path / "t.png")
