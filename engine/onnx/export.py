@@ -90,6 +90,7 @@ def build_onnx(trained: TrainedModel) -> onnx.ModelProto:
     g.node("Mul", [g.constant("normalize.scale", scale)], "normalize.scaled")
     g.node("Add", [g.constant("normalize.shift", shift)], "normalized")
     if trained.tta != "none":
+        g.to_nchw("views")
         weights = add_views(g, trained.tta, h, w)
     for index, (kind, layer, name) in enumerate(
             zip(model.layer_types, model.layers, model.layer_names, strict=True), start=1):

@@ -161,9 +161,10 @@ def _skip_tta(state: ImportState, nodes: list, i: int, mode: str,
     """Step over the exporter's test-time augmentation nodes (views before the first layer,
     their average after the last); how many nodes that was."""
     if state.tta_weights is None:
-        found = tta_graph.match_views(nodes, i, state.tensor, mode, shape[0], shape[1],
+        layout = state.activation.layout
+        found = tta_graph.match_views(nodes, i, state.tensor, layout, mode, shape[0], shape[1],
                                       state.constants)
-        if found is None or state.activation.layout != "NHWC" or not state.folding:
+        if found is None or layout not in ("NHWC", "NCHW") or not state.folding:
             raise state.refuse("unrecognised test-time augmentation nodes")
         count, state.tensor, state.tta_weights = found
         return count

@@ -13,30 +13,34 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from engine.onnx.graph_builder import NHWC, GraphBuilder
+from engine.onnx.graph_builder import NCHW, GraphBuilder
 
 PREFIX = "tta."
 # int64's smallest value: a Slice with step -1 that runs to before index 0.
 _TO_START = np.iinfo(np.int64).min
 
 
-def _mirror(g: GraphBuilder, tensor: str) -> str:
-    """x[:, :, ::-1] of an NHWC tensor."""
+def _mirror(g: GraphBuilder, tensor: str, width_axis: int) -> str:
+    """The image mirrored left-right (x[:, :, ::-1] in NHWC)."""
     consts = [g.constant(f"{PREFIX}mirror.{key}", np.array([value], np.int64))
-              for key, value in (("starts", -1), ("ends", _TO_START), ("axes", 2),
+              for key, value in (("starts", -1), ("ends", _TO_START), ("axes", width_axis),
                                  ("steps", -1))]
     return g.side_node("Slice", [tensor, *consts], f"{PREFIX}mirror")
 
 
 def add_views(g: GraphBuilder, mode: str, height: int, width: int) -> np.ndarray:
-    """Replace the running NHWC tensor (N, H, W, C) by its views stacked (V N, H, W, C);
-    returns the views' weights (V,) float32."""
+    """Replace the running image (N, ., ., .) by its views stacked along the batch axis
+    (V N, ., ., .); returns the views' weights (V,) float32. The exporter gives it NCHW: the
+    layout whose reflection padding PyTorch (onnx2torch) can run."""
     x = g.tensor
+    h_axis = 2 if g.layout == NCHW else 1
     bases, weights = [x], [1.0]
     if mode in ("translate", "mirror_translate"):
-        pads = g.constant(f"{PREFIX}pads", np.array([0, 1, 1, 0, 0, 1, 1, 0], np.int64))
+        one = [0, 0, 0, 0]
+        one[h_axis] = one[h_axis + 1] = 1
+        pads = g.constant(f"{PREFIX}pads", np.array(one + one, np.int64))
         padded = g.side_node("Pad", [x, pads], f"{PREFIX}padded", mode="reflect")
-        axes = g.constant(f"{PREFIX}shift.axes", np.array([1, 2], np.int64))
+        axes = g.constant(f"{PREFIX}shift.axes", np.array([h_axis, h_axis + 1], np.int64))
         for label, start in (("down_right", 0), ("up_left", 2)):
             starts = g.constant(f"{PREFIX}{label}.starts", np.array([start, start], np.int64))
             ends = g.constant(f"{PREFIX}{label}.ends",
@@ -46,13 +50,12 @@ def add_views(g: GraphBuilder, mode: str, height: int, width: int) -> np.ndarray
     views, view_weights = [], []
     for base, weight in zip(bases, weights, strict=True):
         if mode in ("mirror", "mirror_translate"):
-            views += [base, _mirror(g, base)]
+            views += [base, _mirror(g, base, h_axis + 1)]
             view_weights += [weight / 2, weight / 2]
         else:
             views.append(base)
             view_weights.append(weight)
     g.tensor = g.side_node("Concat", views, f"{PREFIX}views", axis=0)
-    g.layout = NHWC
     return np.array(view_weights, np.float32)
 
 
@@ -77,12 +80,12 @@ def _same(found: list[onnx.NodeProto], expected: list[onnx.NodeProto],
     return True
 
 
-def match_views(nodes: list[onnx.NodeProto], start: int, tensor: str, mode: str,
+def match_views(nodes: list[onnx.NodeProto], start: int, tensor: str, layout: str, mode: str,
                 height: int, width: int, constants: dict[str, np.ndarray]
                 ) -> tuple[int, str, np.ndarray] | None:
-    """If ``nodes[start:]`` begins with :func:`add_views`' nodes for ``mode`` on ``tensor``:
-    (how many, the stacked views' name, the weights); else None."""
-    g = GraphBuilder(tensor, NHWC)
+    """If ``nodes[start:]`` begins with :func:`add_views`' nodes for ``mode`` on ``tensor`` in
+    ``layout`` (NHWC or NCHW): (how many, the stacked views' name, the weights); else None."""
+    g = GraphBuilder(tensor, layout)
     weights = add_views(g, mode, height, width)
     count = len(g.nodes)
     if not _same(list(nodes[start:start + count]), g.nodes, constants, g):
