@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QCoreApplication, QSize, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from engine.serialize import UnsafeModelError, export_npz, load_model, save_model
@@ -78,8 +78,16 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 820)
+            self.resize(self._first_size())
         self.tabs.setCurrentIndex(min(max(0, self.settings.current_page()), 3))
+
+    def _first_size(self) -> QSize:
+        """1280 x 820, or less on a smaller screen (the status bar must stay on it)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return QSize(1280, 820)
+        room = screen.availableGeometry()
+        return QSize(min(1280, room.width()), min(820, room.height() - 40))
 
     # --- menus -------------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None) -> QAction:

@@ -20,6 +20,10 @@ def _meta(trained: TrainedModel, key: str, default: Any = None) -> Any:
 def arch_name(trained: TrainedModel) -> str:
     """The preset a model was built from (stored in its file), else "custom"."""
     name = _meta(trained, "arch_name") or getattr(trained.model, "arch_name", None)
+    if not name or name == "custom":
+        # Some files (the converted assets) record the preset only in their training config.
+        preset = training_settings(trained).get("arch")
+        name = preset if isinstance(preset, str) else name
     return str(name or "custom")
 
 

@@ -25,6 +25,11 @@ LIMITS = {"epochs": ("Epochs", 1, 500), "batch_size": ("Batch size", 1, 4096),
 TYPING_ROOM = 10**6
 
 
+def _number(value: float) -> str:
+    """0.00001 rather than 1e-05; 50 rather than 50.0."""
+    return f"{value:.5f}".rstrip("0").rstrip(".")
+
+
 class HyperparameterForm(QWidget):
     changed = Signal()
 
@@ -87,7 +92,8 @@ class HyperparameterForm(QWidget):
         for key, (label, low, high) in LIMITS.items():
             value = getattr(self, key).value()
             if not low <= value <= high:
-                found.append(f"{label} {value:g} is out of range: use {low:g} to {high:g}.")
+                found.append(f"{label} {_number(value)} is out of range: use {_number(low)} "
+                             f"to {_number(high)}.")
         return found
 
     def _show_problems(self) -> None:

@@ -36,7 +36,16 @@ class ImageGallery(QListWidget):
     def set_icon_size(self, size: int) -> None:
         self._icon_size = size
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 26, size + 2 * self.fontMetrics().height() + 10))
+        self._fit_grid([])
+
+    def _fit_grid(self, captions: Sequence[str]) -> None:
+        """Cells wide enough for the longest caption line ("automobile", "truck → ship"), so
+        class names are not cut to "autom…"."""
+        metrics = self.fontMetrics()
+        widest = max((metrics.horizontalAdvance(line) for caption in captions
+                      for line in caption.splitlines()), default=0)
+        size = self._icon_size
+        self.setGridSize(QSize(max(size + 26, widest + 14), size + 2 * metrics.height() + 10))
 
     def set_images(
         self,
@@ -49,6 +58,7 @@ class ImageGallery(QListWidget):
         self.setUpdatesEnabled(False)
         try:
             self.clear()
+            self._fit_grid(captions)
             for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
                 pixmap = QPixmap.fromImage(array_to_qimage(np.asarray(image))).scaled(
                     self._icon_size, self._icon_size, Qt.AspectRatioMode.KeepAspectRatio,

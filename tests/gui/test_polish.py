@@ -164,3 +164,14 @@ def test_the_window_has_a_minimum_size_that_keeps_buttons_readable(window):
     assert window.width() >= 880 and window.height() >= 560
     button = window.data_page.datasets.import_file_button
     assert button.width() >= button.fontMetrics().horizontalAdvance(button.text())
+
+
+def test_gallery_captions_are_not_cut(qtbot):
+    from gui.widgets.image_gallery import ImageGallery
+
+    gallery = ImageGallery(icon_size=52)
+    qtbot.addWidget(gallery)
+    images = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    gallery.set_images(images, ["automobile", "truck → automobile\n97 %"])
+    needed = gallery.fontMetrics().horizontalAdvance("truck → automobile")
+    assert gallery.gridSize().width() >= needed

@@ -265,3 +265,15 @@ def test_getting_started_is_in_the_help_menu(window, size):
     window.resize(*size)
     box = window.show_getting_started()
     assert "Predict" in box.text() and "Ctrl+S" in box.text()
+
+
+def test_a_model_file_that_names_its_preset_only_in_its_training_settings(tiny_model):
+    from copy import copy
+
+    from engine.trained_model import TrainedModel
+    from gui.state.model_facts import arch_name
+
+    meta = copy(tiny_model.meta)
+    meta["arch_name"] = "custom"
+    meta["training"] = {**dict(meta.get("training") or {}), "arch": "lenet5"}
+    assert arch_name(TrainedModel(tiny_model.model, meta)) == "lenet5"
