@@ -12,6 +12,7 @@ from engine import fast
 from engine.spec import build_model as build_model
 from engine.spec import list_presets as list_presets
 from engine.spec import load_preset as load_preset
+from engine.spec_error import SpecError as SpecError
 from engine.threads import get_num_threads as get_num_threads
 from engine.threads import set_num_threads as set_num_threads
 

@@ -3,8 +3,9 @@
 A spec is a preset name (``models/<name>.json``), a preset dict with ``"layers"``, or a list
 of layer dicts such as ``{"type": "conv2d", "filters": 32, "kernel_size": 3, "padding":
 "same"}``. :func:`build_model` fills in defaults, infers every shape from ``input_shape`` and
-refuses a bad spec with a ``ValueError`` naming the layer (1-based) and the problem, e.g.
-``layer 4 (maxpool2d): input 3x3 is smaller than the 4x4 pool``.
+refuses a bad spec with a :class:`~engine.spec_error.SpecError` (a ``ValueError``) naming the
+layer (1-based) and the problem, e.g. ``layer 4 (maxpool2d): input 3x3 is smaller than the
+4x4 pool``, and carrying the layer index and the field at fault as attributes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from engine.layers import (
     Tanh,
 )
 from engine.model import Sequential, shape_text
+from engine.spec_error import FieldError, SpecError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -99,7 +101,7 @@ def _is_int(value: Any) -> bool:
 
 def _positive_int(value: Any, key: str) -> int:
     if not _is_int(value) or value < 1:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        raise FieldError(key, f"{key} must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -112,18 +114,18 @@ def _window(value: Any, key: str) -> int:
 
 def _positive_number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{key} must be a positive number, got {value!r}")
+        raise FieldError(key, f"{key} must be a positive number, got {value!r}")
     return float(value)
 
 
 def _frozen_list(value: Any, names: tuple[str, ...]) -> list[str]:
     """A "frozen" entry: a list of this layer's parameter names, returned sorted."""
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"frozen must be a list of parameter names ({', '.join(names)}), "
-                         f"got {value!r}")
+        raise FieldError("frozen", "frozen must be a list of parameter names "
+                         f"({', '.join(names)}), got {value!r}")
     unknown = sorted(set(value) - set(names))
     if unknown:
-        raise ValueError(f"frozen names no parameter {unknown[0]!r} (this layer has: "
+        raise FieldError("frozen", f"frozen names no parameter {unknown[0]!r} (this layer has: "
                          f"{', '.join(names)})")
     return sorted(set(value))
 
@@ -134,18 +136,18 @@ def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
         raise ValueError(f'expected a dict with a "type" such as {{"type": "relu"}}, got {entry!r}')
     kind = entry["type"]
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
-        raise ValueError(f"unknown layer type {kind!r} (known: {', '.join(LAYER_TYPES)})")
+        raise FieldError("type", f"unknown layer type {kind!r} (known: {', '.join(LAYER_TYPES)})")
     _, defaults = LAYER_TYPES[kind]
     unknown = sorted(set(entry) - set(defaults) - {"type"})
     if unknown:
         allowed = ", ".join(defaults) or "none"
-        raise ValueError(f"unknown key {unknown[0]!r} (allowed: {allowed})")
+        raise FieldError(unknown[0], f"unknown key {unknown[0]!r} (allowed: {allowed})")
     resolved: dict[str, Any] = {"type": kind}
     for key, default in defaults.items():
         if key in entry:
             resolved[key] = entry[key]
         elif default is REQUIRED:
-            raise ValueError(f"missing required key {key!r}")
+            raise FieldError(key, f"missing required key {key!r}")
         else:
             resolved[key] = default
     if kind == "dense":
@@ -157,30 +159,33 @@ def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
         resolved["stride"] = _window(resolved["stride"], "stride")
         padding = resolved["padding"]
         if padding not in ("same", "valid") and not (_is_int(padding) and padding >= 0):
-            raise ValueError(
-                f'padding must be "same", "valid" or a non-negative integer, got {padding!r}'
+            raise FieldError(
+                "padding",
+                f'padding must be "same", "valid" or a non-negative integer, got {padding!r}',
             )
     if kind in PARAM_NAMES:
         resolved["frozen"] = _frozen_list(resolved["frozen"], PARAM_NAMES[kind])
     for key in ("bias", "scale"):
         if key in resolved and not isinstance(resolved[key], bool):
-            raise ValueError(f"{key} must be true or false, got {resolved[key]!r}")
+            raise FieldError(key, f"{key} must be true or false, got {resolved[key]!r}")
     if kind == "conv2d" and resolved["init"] not in CONV_INITS:
-        raise ValueError(f"init must be one of {', '.join(CONV_INITS)}, got {resolved['init']!r}")
+        raise FieldError("init",
+                         f"init must be one of {', '.join(CONV_INITS)}, got {resolved['init']!r}")
     if kind == "dense" and resolved["init"] not in DENSE_INITS:
-        raise ValueError(
-            f"init must be one of {', '.join(DENSE_INITS)}, got {resolved['init']!r}")
+        raise FieldError("init",
+                         f"init must be one of {', '.join(DENSE_INITS)}, got {resolved['init']!r}")
     if kind == "whiten":
         resolved["kernel_size"] = _positive_int(resolved["kernel_size"], "kernel_size")
         _positive_number(resolved["eps"], "eps")
         epochs = resolved["bias_epochs"]
         if epochs is not None and (not _is_int(epochs) or epochs < 0):
-            raise ValueError(f"bias_epochs must be a whole number >= 0 or null, got {epochs!r}")
+            raise FieldError("bias_epochs",
+                             f"bias_epochs must be a whole number >= 0 or null, got {epochs!r}")
     if kind == "scale":
         factor = resolved["factor"]
         if (isinstance(factor, bool) or not isinstance(factor, int | float)
                 or not np.isfinite(factor) or factor == 0):
-            raise ValueError(f"factor must be a finite non-zero number, got {factor!r}")
+            raise FieldError("factor", f"factor must be a finite non-zero number, got {factor!r}")
     elif kind in ("maxpool2d", "avgpool2d"):
         resolved["pool_size"] = _window(resolved["pool_size"], "pool_size")
         stride = resolved["stride"]
@@ -199,7 +204,7 @@ def _check_image_input(kind: str, shape: tuple[int, ...], layer: dict[str, Any])
     if kind in ("maxpool2d", "avgpool2d"):
         p = layer["pool_size"]
         if h < p or w < p:
-            raise ValueError(f"input {h}x{w} is smaller than the {p}x{p} pool")
+            raise FieldError("pool_size", f"input {h}x{w} is smaller than the {p}x{p} pool")
 
 
 def _make_layer(
@@ -292,11 +297,11 @@ def _spec_layers(spec: Any) -> tuple[list[Any], str]:
         return load_preset(spec)["layers"], spec
     if isinstance(spec, dict):
         if "layers" not in spec:
-            raise ValueError('a spec dict needs a "layers" list')
+            raise SpecError('a spec dict needs a "layers" list')
         return spec["layers"], str(spec.get("name", "custom"))
     if isinstance(spec, list | tuple):
         return list(spec), "custom"
-    raise ValueError(
+    raise SpecError(
         f"spec must be a preset name or a list of layer dicts, got {type(spec).__name__}"
     )
 
@@ -318,7 +323,7 @@ def build_model(
     if not _is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not raw_layers:
-        raise ValueError("the spec has no layers")
+        raise SpecError("the spec has no layers")
     resolved = []
     for i, entry in enumerate(raw_layers, start=1):
         label = entry.get("type") if isinstance(entry, dict) else None
@@ -327,7 +332,8 @@ def build_model(
         except ValueError as exc:
             known = isinstance(label, str) and label in LAYER_TYPES
             prefix = f"layer {i} ({label})" if known else f"layer {i}"
-            raise ValueError(f"{prefix}: {exc}") from None
+            raise SpecError(f"{prefix}: {exc}", i, label if known else None,
+                            exc.field if isinstance(exc, FieldError) else None) from None
 
     root = np.random.SeedSequence(int(seed))
     init_seed, dropout_seeds = root.spawn(2)
@@ -346,7 +352,8 @@ def build_model(
             if 0 in shape:
                 raise ValueError(f"output would be empty ({shape_text(shape)})")
         except ValueError as exc:
-            raise ValueError(f"layer {i} ({kind}): {exc}") from None
+            raise SpecError(f"layer {i} ({kind}): {exc}", i, kind,
+                            exc.field if isinstance(exc, FieldError) else None) from None
         prefix = LAYER_TYPES[kind][0]
         counters[prefix] = counters.get(prefix, 0) + 1
         layers.append(built)
@@ -355,15 +362,14 @@ def build_model(
 
     last = resolved[-1]["type"]
     if last == "softmax":
-        raise ValueError(
+        raise SpecError(
             f"layer {len(resolved)} (softmax): the model must end with logits; the loss and "
-            "predict_proba apply softmax themselves, so remove this layer"
-        )
+            "predict_proba apply softmax themselves, so remove this layer",
+            len(resolved), "softmax")
     if shape != (num_classes,):
-        raise ValueError(
+        raise SpecError(
             f"the spec's output is {shape_text(shape)} but the dataset has {num_classes} "
-            'classes: end it with {"type": "dense", "units": "num_classes"}'
-        )
+            'classes: end it with {"type": "dense", "units": "num_classes"}')
     return Sequential(
         layers,
         names,

@@ -174,3 +174,30 @@ def test_strided_same_conv_and_pools():
     model = engine.build_model(spec, (9, 9, 1), 2)
     assert model.output_shapes == [(5, 5, 3), (4, 4, 3), (3,), (2,)]
     assert model.layer_names == ["conv1", "avgpool1", "gap1", "dense1"]
+
+
+@pytest.mark.parametrize(
+    ("layers", "shape", "where"),
+    [
+        ([CONV, {"type": "relu"}, CONV, {"type": "maxpool2d", "pool_size": 4}, *HEAD], (7, 7, 1),
+         (4, "maxpool2d", "pool_size")),
+        ([{"type": "conv2d", "filters": 2, "kernel_size": 5}, *HEAD], (4, 4, 1),
+         (1, "conv2d", None)),  # the input is at fault, not a field
+        ([{"type": "dense", "unit": 3}], (4,), (1, "dense", "unit")),
+        ([{"type": "relu"}, {"type": "dense"}], (4,), (2, "dense", "units")),
+        ([{"type": "dense", "units": 0}], (4,), (1, "dense", "units")),
+        ([{"type": "conv2d", "filters": 2, "padding": "full"}], (4, 4, 1),
+         (1, "conv2d", "padding")),
+        ([{"type": "relu"}, {"type": "conv"}], (5, 5, 1), (2, None, "type")),
+        ([{"type": "dense", "units": 3}, {"type": "softmax"}], (4,), (2, "softmax", None)),
+        ([{"type": "flatten"}, {"type": "dense", "units": 4}], (3, 3, 1), (None, None, None)),
+        ([], (4,), (None, None, None)),
+    ],
+)
+def test_spec_errors_carry_the_layer_and_the_field(layers, shape, where):
+    with pytest.raises(engine.SpecError) as refused:
+        engine.build_model(layers, shape, 3)
+    error = refused.value
+    assert (error.layer, error.layer_type, error.field) == where
+    if error.layer is not None:  # the message says the same, for people
+        assert str(error).startswith(f"layer {error.layer}")
