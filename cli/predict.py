@@ -130,7 +130,9 @@ def preprocess_files(files: list[Path], input_shape: tuple, kind: str, err: Text
             images.append(image_to_input(read_image(path), input_shape, kind))
             kept.append(path)
         except DatasetError as exc:
-            err.write(f"skipped {display_name(path)}: {exc}\n")
+            # The data layer's message starts with the path; print it once, escaped.
+            reason = str(exc).removeprefix(f"{path}: ")
+            err.write(f"skipped {display_name(path)}: {reason}\n")
         except OSError as exc:
             err.write(f"skipped {display_name(path)}: {exc.strerror or 'cannot be read'}\n")
     if not images:

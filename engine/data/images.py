@@ -96,8 +96,16 @@ def decode_image(data: bytes, name: str, draft: int | None = None) -> np.ndarray
                 image.draft(image.mode, (draft, draft))
             image.load()
             return pil_to_array(image)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"{name}: not a readable image ({exc})") from exc
+    except Image.DecompressionBombError:
+        raise DatasetError(f"{name}: not a readable image (too many pixels to decode safely)"
+                           ) from None
+    except Image.UnidentifiedImageError:
+        raise DatasetError(f"{name}: not a readable image (not a format Pillow decodes)"
+                           ) from None
+    except (OSError, ValueError) as exc:
+        # Pillow's own texts can hold object reprs (a BytesIO address): say only the kind.
+        reason = "damaged or truncated" if isinstance(exc, OSError) else "malformed"
+        raise DatasetError(f"{name}: not a readable image ({reason})") from None
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:

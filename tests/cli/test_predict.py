@@ -134,7 +134,10 @@ def test_any_file_name_is_valid_csv_and_missing_or_broken_paths_are_skipped(setu
     shown = {os.path.basename(row[0]) for row in rows[1:]}
     assert shown == {*names, "latin1-\\xe9.png"}
     err = captured.err.splitlines()
-    assert any(line.startswith("skipped ") and "broken.png" in line for line in err)
+    broken = next(line for line in err if "broken.png" in line)
+    # One line a user can read: the name once, the problem, no object reprs.
+    assert broken.startswith("skipped ") and broken.count("broken.png") == 1
+    assert "not a readable image" in broken and " at 0x" not in broken
     assert any("missing.png: no such file or folder" in line for line in err)
     assert err[-1] == "error: 2 of 6 paths could not be predicted (see the lines above)"
     assert run_cli(["predict", str(model_path), str(odd), "--csv",
