@@ -54,6 +54,8 @@ class LayerViews:
         body.addWidget(self.map_view, 1)
         fm.addLayout(body, 1)
 
+        for picker in (self.filter_layer, self.map_layer):  # "relu2  (7×7×16)", not "relu2 (7"
+            picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.filter_layer.currentIndexChanged.connect(self._show_filters)
         self.map_layer.currentIndexChanged.connect(self._show_maps)
         app_model.predict_input_changed.connect(lambda _x: self._refresh_maps())

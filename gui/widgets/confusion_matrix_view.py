@@ -102,11 +102,25 @@ class ConfusionMatrixView(QWidget):
         fm = QFontMetrics(self.font())
         label_w = max([fm.horizontalAdvance(s) for s in self._names] + [20]) + 12
         left = label_w + fm.height() + 4
-        top = fm.height() * 2 + 8
+        top = fm.height() * 3 + 8  # "predicted" and up to two staggered rows of names
         cell = max(8.0, min((self.width() - left - 8) / n, (self.height() - top - 8) / n))
         # Centre the grid (with its labels) in the space left over.
         left += max(0.0, (self.width() - left - 8 - n * cell) / 2)
         return left, top, cell
+
+    def column_headers(self) -> list[tuple[str, bool | None]]:
+        """The column names as drawn, with whether each sits on the raised row: None when all
+        fit their cell on one row, else every other name is raised so each gets two cells'
+        width ("automobile" rather than "auto…"); names longer still are elided."""
+        if not self._names:
+            return []
+        _, _, cell = self._layout()
+        fm = QFontMetrics(self.font())
+        if all(fm.horizontalAdvance(name) <= cell - 2 for name in self._names):
+            return [(name, None) for name in self._names]
+        room = int(2 * cell) - 4
+        return [(fm.elidedText(name, Qt.TextElideMode.ElideRight, room), i % 2 == 1)
+                for i, name in enumerate(self._names)]
 
     def cell_at(self, pos: QPointF) -> tuple[int, int] | None:
         if self._cm is None:
@@ -195,12 +209,11 @@ class ConfusionMatrixView(QWidget):
         for i, name in enumerate(self._names):
             painter.drawText(QRectF(left - row_w, top + i * cell, row_w - 6, cell),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
-            painter.save()
-            painter.translate(left + (i + 0.5) * cell, top - 4)
-            short = fm.elidedText(name, Qt.TextElideMode.ElideRight, int(cell) - 2)
-            painter.drawText(QRectF(-cell / 2, -fm.height(), cell, fm.height()),
-                             Qt.AlignmentFlag.AlignCenter, short)
-            painter.restore()
+        for i, (text, raised) in enumerate(self.column_headers()):
+            width = 2 * cell if raised is not None else cell
+            y = top - 4 - fm.height() * (2 if raised else 1)
+            painter.drawText(QRectF(left + (i + 0.5) * cell - width / 2, y, width, fm.height()),
+                             Qt.AlignmentFlag.AlignCenter, text)
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)

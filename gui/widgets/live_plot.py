@@ -21,6 +21,9 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 MAX_DRAWN_POINTS = 1500
 
 
+MARGINS_PX = (66, 14, 46, 30)  # left (tick labels + y title), right, bottom, top (title)
+
+
 @dataclass
 class Series:
     key: str
@@ -54,7 +57,7 @@ class LivePlot(FigureCanvasQTAgg):
             self.ax.set_yscale("log")
         else:
             self.ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
-        figure.subplots_adjust(left=0.19, right=0.96, bottom=0.16, top=0.89)
+        self._fit_margins(400, 300)
         self._fixed_ylim = ylim
         self._y_range = ylim  # limits chosen ahead of the data (fixed, or set_y_range)
         self._x_hint = 10.0
@@ -227,7 +230,17 @@ class LivePlot(FigureCanvasQTAgg):
 
     def resizeEvent(self, event) -> None:
         self._background = None
+        self._fit_margins(event.size().width(), event.size().height())
         super().resizeEvent(event)
+
+    def _fit_margins(self, width: int, height: int) -> None:
+        """Margins in pixels, not fractions: a narrow plot (a 1024 px window) keeps room for
+        its tick labels and axis titles."""
+        w, h = max(width, 1), max(height, 1)
+        self.figure.subplots_adjust(left=min(0.45, MARGINS_PX[0] / w),
+                                    right=1 - min(0.2, MARGINS_PX[1] / w),
+                                    bottom=min(0.45, MARGINS_PX[2] / h),
+                                    top=1 - min(0.3, MARGINS_PX[3] / h))
 
     # --- export ------------------------------------------------------------------------------
     def export_png(self, path: str | Path) -> None:

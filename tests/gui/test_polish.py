@@ -175,3 +175,38 @@ def test_gallery_captions_are_not_cut(qtbot):
     gallery.set_images(images, ["automobile", "truck → automobile\n97 %"])
     needed = gallery.fontMetrics().horizontalAdvance("truck → automobile")
     assert gallery.gridSize().width() >= needed
+
+
+def test_confusion_matrix_headers_keep_cifar_names_whole_at_1024x700(qtbot):
+    from gui.widgets.confusion_matrix_view import ConfusionMatrixView
+
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"]
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(740, 540)  # its share of a 1024x700 window
+    view.set_matrix(np.eye(10, dtype=np.int64), names)
+    assert [text for text, _ in view.column_headers()] == names
+    assert not view.grab().isNull()
+
+
+def test_narrow_plots_keep_room_for_their_axis_labels(qtbot):
+    from gui.widgets.live_plot import LivePlot, Series
+
+    plot = LivePlot("Loss per batch", "batch", "loss (log scale)", [Series("raw", "raw", {})],
+                    log_y=True)
+    qtbot.addWidget(plot)
+    plot.resize(300, 260)  # one of three plots in a 1024 px window
+    plot.show()
+    qtbot.waitExposed(plot)
+    box = plot.ax.get_position()
+    assert box.x0 * plot.width() >= 60 and box.y0 * plot.height() >= 40
+
+
+def test_layer_pickers_are_as_wide_as_their_names(window, digits_dataset, digits_model):
+    window.app_model.set_dataset(digits_dataset)
+    window.app_model.set_model(digits_model, Path("digits.pkl"))
+    picker = window.evaluate_page.filter_layer
+    assert picker.count() > 0
+    text = picker.itemText(0)
+    assert picker.sizeHint().width() > picker.fontMetrics().horizontalAdvance(text)
