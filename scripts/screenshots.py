@@ -82,6 +82,7 @@ def main() -> int:
     app.setApplicationName("CNN Studio")
     from gui.app import create_window, default_model_path
     from gui.settings import Settings
+    from gui.state import TrainingSetup
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(Path(tmp) / "settings.ini")  # never the user's own settings
@@ -101,8 +102,10 @@ def main() -> int:
         data_page.preset_combo.setCurrentIndex(data_page.preset_combo.findData("lenet5"))
         data_page.hyper.set_values({"epochs": 4, "batch_size": 64, "optimizer": "adam",
                                     "lr": 0.002, "schedule": "cosine", "val_split": 0.1})
-        quick = data_page.training_config
-        data_page.training_config = lambda: quick().replace(max_train_images=args.train_images)
+        quick = data_page.training_config().replace(max_train_images=args.train_images)
+        window.app_model.set_training_setup(TrainingSetup(quick))
+        # The short run is not worth keeping: switching models afterwards asks nothing.
+        window.app_model.confirm_replace = lambda _action: True
         window.tabs.setCurrentWidget(train_page)
         wait(app, 0.3)
         train_page.start_training()
