@@ -256,8 +256,24 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
                        per_class=report["per_class"])
         if "top3_accuracy" in report:
             metrics["test_top3_accuracy"] = report["top3_accuracy"]
+        _calibrate_familiarity(trained, dataset)
     trained.meta["metrics"] = metrics
     return trained
+
+
+def _calibrate_familiarity(trained: TrainedModel, dataset: Any) -> None:
+    """Store the "unlike the training data" threshold, calibrated on the test split, in
+    ``trained.meta`` (engine.explain.ood), so every model trained here can warn about inputs
+    unlike anything it was trained on. Nothing is stored without test images or when the
+    network's scores are not finite."""
+    from engine.explain.ood import calibrate_ood, store_ood_calibration
+
+    if len(dataset.y_test) == 0:
+        return
+    calibration = calibrate_ood(trained.model, trained.normalize(dataset.x_test),
+                                dataset=dataset.name, split="test")
+    if np.isfinite(calibration.threshold):
+        store_ood_calibration(trained.meta, calibration)
 
 
 def evaluate_model(trained: TrainedModel, x: np.ndarray, y: np.ndarray,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.data import Normalizer, stratified_split
+from engine.serialize import load_model, save_model
 from engine.training.callbacks import LambdaCallback
 from engine.training.checkpoint import CheckpointError, load_checkpoint
 from engine.training.config import config_for
@@ -113,3 +114,37 @@ def test_config_for_an_explicit_preset_takes_its_settings():
     assert config.arch == name
     if "epochs" in load_preset(name)["recommended"]:
         assert config.epochs == load_preset(name)["recommended"]["epochs"]
+
+
+def test_a_trained_model_carries_its_familiarity_threshold_calibrated_on_the_test_split(
+        tmp_path):
+    from engine.explain import read_ood_calibration
+    from engine.layers.activations import softmax
+
+    dataset = toy_dataset()
+    trained = train_model(toy_config(epochs=1), dataset)
+    calibration = read_ood_calibration(trained.meta)
+    assert calibration is not None
+    assert (calibration.score, calibration.images) == ("energy", len(dataset.y_test))
+    assert (calibration.dataset, calibration.split) == ("toy", "test")
+    # The energy score by hand, from the probabilities the evaluation uses: log p_k = z_k -
+    # logsumexp(z), so logsumexp(z) = z_top - log p_top.
+    x = trained.normalize(dataset.x_test)
+    logits = np.asarray(trained.model.forward(x, False), np.float64)
+    energy = logits.max(axis=1) - np.log(softmax(logits).max(axis=1))
+    flagged = energy < calibration.threshold
+    assert 0 < flagged.sum() <= 0.05 * len(energy) + 1
+    assert calibration.familiar_rate == pytest.approx(1 - flagged.mean())
+    assert np.isclose(energy, calibration.threshold, rtol=0, atol=1e-6).any()
+    save_model(trained, tmp_path / "toy.pkl")
+    assert read_ood_calibration(load_model(tmp_path / "toy.pkl").meta) == calibration
+
+
+def test_a_run_stopped_without_a_test_pass_has_no_familiarity_threshold():
+    from engine.explain import read_ood_calibration
+
+    control = TrainingControl()
+    stop = LambdaCallback(on_batch_end=lambda b, lg: lg["step"] == 2 and control.stop())
+    trained = train_model(toy_config(), toy_dataset(), callbacks=[stop], control=control,
+                          evaluate_if_stopped=False)
+    assert read_ood_calibration(trained.meta) is None
