@@ -9,7 +9,8 @@ from PySide6.QtCore import QCoreApplication, QSize, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from engine.serialize import UnsafeModelError, export_npz, load_model, save_model
+from engine.serialize import UnsafeModelError, export_npz, save_model
+from gui import model_files
 from gui.default_models import default_model_path
 from gui.file_dialogs import give_usual_permissions, remember_dir, start_dir, suggested_path
 from gui.getting_started import GETTING_STARTED
@@ -111,12 +112,15 @@ class MainWindow(QMainWindow):
                                            QKeySequence.StandardKey.SaveAs)
         self.export_npz_action = self._action("Export weights (.npz + .json)…",
                                               self.export_npz_dialog)
+        self.export_onnx_action = self._action("Export ONNX (.onnx)…", lambda: (
+            model_files.export_onnx_dialog(self, self.app_model, self.settings)))
         self.export_plot_action = self._action("Export training plot (PNG / CSV)…",
                                                self.export_plot_dialog)
         self.export_cm_action = self._action("Export confusion matrix (PNG / CSV)…",
                                              self.export_confusion_dialog)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        for action in (self.save_action, self.save_as_action, self.export_npz_action):
+        for action in (self.save_action, self.save_as_action, self.export_npz_action,
+                       self.export_onnx_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.export_plot_action)
@@ -161,7 +165,7 @@ class MainWindow(QMainWindow):
         if not self.app_model.may_replace_model("open another model"):
             return
         path, _ = QFileDialog.getOpenFileName(self, "Open model", str(start_dir(self.settings)),
-                                              MODEL_FILTER)
+                                              model_files.OPEN_FILTER)
         if path:
             self.open_model(path, asked=True)
 
@@ -171,7 +175,7 @@ class MainWindow(QMainWindow):
         if not asked and not self.app_model.may_replace_model("open another model"):
             return False
         try:
-            trained = load_model(path)
+            trained = model_files.read_model_file(path)  # .pkl, .npz or .onnx
         except UnsafeModelError as exc:
             show_error(self, "Model refused", f"{exc}\n\nNothing in the file was run.")
             return False
@@ -180,7 +184,7 @@ class MainWindow(QMainWindow):
                 self.settings.remove_recent_model(path)
             show_error(self, "Cannot open model", str(exc))
             return False
-        self.app_model.set_model(trained, path)
+        self.app_model.set_model(trained, path, origin=model_files.origin_of(path))
         self.settings.add_recent_model(path)
         remember_dir(self.settings, path)
         self.statusBar().showMessage(f"Opened {path}", 5000)
@@ -310,7 +314,8 @@ class MainWindow(QMainWindow):
             dirty = " — not saved" if not model.saved else ""
             self.model_label.setText(f"Model: {model.title()}{dirty}")
         has_model = model is not None
-        for action in (self.save_action, self.save_as_action, self.export_npz_action):
+        for action in (self.save_action, self.save_as_action, self.export_npz_action,
+                       self.export_onnx_action):
             action.setEnabled(has_model)
         self.setWindowTitle(app.title())
 

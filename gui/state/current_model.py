@@ -14,6 +14,7 @@ class ModelOrigin(enum.Enum):
     FILE = "opened from a file"
     FINISHED_RUN = "trained here"
     STOPPED_RUN = "a stopped run"
+    IMPORTED = "imported from another format (ONNX)"
 
 
 @dataclass(frozen=True)
