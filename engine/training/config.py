@@ -131,7 +131,7 @@ class TrainingConfig:
 # The presets whose recommended settings reach the README's accuracy figures; used unless a
 # preset marks itself "default" for the dataset.
 _PREFERRED = {"mnist": "digits-bn", "numtadb": "digits-bn", "fashion-mnist": "digits-bn",
-              "cifar10": "cifar-vgg-bn"}
+              "cifar10": "airbench93"}
 # Used when no preset names a dataset (e.g. an image folder), by dataset kind.
 _FALLBACK_ARCH = {"digits": "digits-bn", "grey": "digits-bn", "colour": "cifar-vgg-bn"}
 

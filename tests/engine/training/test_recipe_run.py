@@ -42,3 +42,17 @@ def test_bad_recipe_settings_are_refused_in_one_line():
                              ({"lookahead": "yes"}, "lookahead must be true or false")):
         with pytest.raises(ValueError, match=message):
             TrainingConfig(**changes)
+
+
+def test_cifar10_defaults_to_airbench93_with_its_recipe():
+    from engine.training.config import config_for, recommended_config
+
+    config = recommended_config("cifar10")
+    assert config.arch == "airbench93" and config.epochs == 11
+    assert (config.optimizer, config.lr, config.momentum, config.weight_decay) == (
+        "decoupled_sgd", 11.5, 0.85, 0.0153)
+    assert (config.batch_size, config.schedule, config.label_smoothing) == (1024, "triangle", 0.2)
+    assert config.sum_loss and config.lookahead and config.alternating_flip
+    assert (config.translate, config.tta, config.val_split) == (2, "mirror_translate", 0.0)
+    big = config_for("cifar10", "airbench94")
+    assert big.epochs == 10 and big.lookahead and big.tta == "mirror_translate"
