@@ -74,59 +74,63 @@ class GELU(Layer):
 
     NumPy has no vectorised erf; the tanh form differs from the erf form by at most 4.7e-4
     (tests/engine/test_gelu_scale.py measures it) and its derivative is exact for what it
-    computes. Shapes: any -> same. Caches x and the tanh for backward.
+    computes. Shapes: any -> same. In training the forward also writes the derivative, the
+    one array kept for backward (the input and the tanh would be two).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._slope: np.ndarray | None = None
+        self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t the tanh."""
         dt = x.dtype.type
         out = np.empty(x.shape, x.dtype)
-        t = np.empty(x.shape, x.dtype)
-        xf, of, tf = x.reshape(-1), out.reshape(-1), t.reshape(-1)
+        slope = np.empty(x.shape, x.dtype) if training else None
+        xf, of = x.reshape(-1), out.reshape(-1)
+        sf = slope.reshape(-1) if training else None
 
         def part(i0: int, i1: int) -> None:
             for a in range(i0, i1, _GELU_SLICE):
                 b = min(a + _GELU_SLICE, i1)
-                xs, ts, os_ = xf[a:b], tf[a:b], of[a:b]
-                np.multiply(xs, xs, out=ts)
-                ts *= dt(_GELU_A)
-                ts += 1
-                ts *= xs
-                ts *= dt(_GELU_C)
-                np.tanh(ts, out=ts)
-                np.add(ts, 1, out=os_)
+                xs, os_ = xf[a:b], of[a:b]
+                x2 = np.multiply(xs, xs)
+                t = np.multiply(x2, dt(_GELU_A))
+                t += 1
+                t *= xs
+                t *= dt(_GELU_C)
+                np.tanh(t, out=t)
+                np.add(t, 1, out=os_)
                 os_ *= xs
                 os_ *= dt(0.5)
+                if sf is None:
+                    continue
+                ss = sf[a:b]
+                x2 *= dt(3 * _GELU_A * _GELU_C)
+                x2 += dt(_GELU_C)
+                x2 *= xs
+                np.multiply(t, t, out=ss)
+                np.subtract(1, ss, out=ss)
+                ss *= x2
+                ss += t
+                ss += 1
+                ss *= dt(0.5)
 
         _over_flat(part, of)
-        self._cache = (x, t)
+        self._slope = slope
+        # Evaluation keeps only a reference to x, for a backward that may still come (saliency).
+        self._x = None if training else x
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        """d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t the tanh."""
-        x, t = self._cache
-        dt = dout.dtype.type
+        if self._slope is None:
+            self.forward(self._x, training=True)
         dx = np.empty(dout.shape, dout.dtype)
-        xf, tf, df, gf = x.reshape(-1), t.reshape(-1), dout.reshape(-1), dx.reshape(-1)
+        sf, df, gf = self._slope.reshape(-1), dout.reshape(-1), dx.reshape(-1)
 
         def part(i0: int, i1: int) -> None:
-            for a in range(i0, i1, _GELU_SLICE):
-                b = min(a + _GELU_SLICE, i1)
-                xs, ts, gs = xf[a:b], tf[a:b], gf[a:b]
-                inner = np.multiply(xs, xs)
-                inner *= dt(3 * _GELU_A * _GELU_C)
-                inner += dt(_GELU_C)
-                inner *= xs
-                np.multiply(ts, ts, out=gs)
-                np.subtract(1, gs, out=gs)
-                gs *= inner
-                gs += ts
-                gs += 1
-                gs *= dt(0.5)
-                gs *= df[a:b]
+            np.multiply(df[i0:i1], sf[i0:i1], out=gf[i0:i1])
 
         _over_flat(part, gf)
         return dx

@@ -64,3 +64,11 @@ def test_scale_multiplies_both_ways_and_checks_its_factor():
     for bad in (0, float("nan"), True, "1/9"):
         with pytest.raises(ValueError, match="factor must be a finite non-zero number"):
             Scale(bad)
+
+
+def test_gelu_backward_after_an_evaluation_pass_equals_training():
+    x = np.random.default_rng(7).standard_normal((3, 4, 4, 2))
+    d = np.random.default_rng(8).standard_normal(x.shape)
+    train, evaluation = GELU(), GELU()
+    np.testing.assert_array_equal(train.forward(x, True), evaluation.forward(x, False))
+    np.testing.assert_array_equal(train.backward(d), evaluation.backward(d))
