@@ -130,6 +130,25 @@ def test_eval_mode_and_set_fusion_off_go_layer_by_layer():
     assert model.fused_done == []
 
 
+def test_without_a_registered_planner_the_model_runs_layer_by_layer():
+    """The readable network does not need the fast path: a model built while no planner is
+    registered has no fused runs and trains to the same numbers."""
+    from engine.model import set_run_planner
+
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((4, 8, 8, 3)), rng.integers(0, 5, 4)
+    set_run_planner(None)
+    try:
+        plain = _model(SPEC, (8, 8, 3), np.float64)
+    finally:
+        set_run_planner(fused.PLANNER)
+    model = _model(SPEC, (8, 8, 3), np.float64)
+    assert plain.fused_runs == {} and sorted(model.fused_runs) == [0, 4]
+    expected, got = _step(plain, x, y), _step(model, x, y)
+    _close(expected[0], got[0], 1e-11)
+    _close_grads(expected[2], got[2], 1e-11)
+
+
 def test_odd_sizes_and_other_pools_are_not_fused():
     odd = _model(SPEC, (10, 10, 3), np.float64)  # second conv output 5x5: not fused there
     x = np.random.default_rng(5).standard_normal((3, 10, 10, 3))
