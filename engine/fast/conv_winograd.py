@@ -165,8 +165,8 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
             if grad_blocks is not None:
                 grad_blocks(part, ci, c0, c1, dYt)
             else:
-                pad = _scratch(layer, ("dy pad", part), (c1 - c0, m * ty, m * tx, cout),
-                                    dtype) if overhang else None
+                pad = (_scratch(layer, ("dy pad", part), (c1 - c0, m * ty, m * tx, cout), dtype)
+                       if overhang else None)
                 plan.gather_grad_output(dout[c0:c1], dYt, pad)
                 column_sums(dout[c0:c1].reshape(-1, cout), bias_partials[ci])
             Q = _scratch(layer, ("Q", part), (a2, math.prod(tiles), cout), dtype)
@@ -178,8 +178,8 @@ def backward(layer: Conv2D, state: tuple, dout: np.ndarray | None, dx: np.ndarra
                 dV = _scratch(layer, ("D", "train", part), V.shape, dtype)
                 np.matmul(Q, UT, out=dV)
                 plan.input_grad_transform(dV, V)  # V's memory is free now
-                dxb = _scratch(layer, ("dxb", part), (c1 - c0, m * (ty + 1), m * (tx + 1), cin),
-                                   dtype)
+                dxb = _scratch(layer, ("dxb", part),
+                               (c1 - c0, m * (ty + 1), m * (tx + 1), cin), dtype)
                 plan.scatter_add_tiles(V.reshape(plan.a, plan.a, *tiles, cin), dxb)
                 h, w = dx.shape[1:3]
                 inner = dxb[:, top : top + h, left : left + w]
