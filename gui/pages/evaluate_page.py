@@ -27,6 +27,7 @@ from gui.evaluation import (
 )
 from gui.messages import show_error
 from gui.pages.layer_views import LayerViews
+from gui.pages.mistake_maps import MistakeMaps
 from gui.state import AppModel, EvaluationResult
 from gui.state.model_facts import clone_trained
 from gui.tasks import TaskRunner
@@ -109,6 +110,10 @@ class EvaluatePage(QWidget):
                             "(true → predicted, confidence)"))
         ml.addWidget(self.mistakes_gallery, 1)
         ml.addWidget(self.mistake_predict_button)
+        self.mistake_maps = MistakeMaps(app_model)
+        ml.addWidget(self.mistake_maps, 1)
+        self.mistakes_gallery.currentRowChanged.connect(lambda row: self.mistake_maps.
+                                                        show_test_image(self.mistake_at(row)))
 
         # filters and feature maps
         self.layer_views = LayerViews(app_model)
@@ -292,6 +297,10 @@ class EvaluatePage(QWidget):
                 f"{labels[k]} {100 * ev.probs[i, k]:.1f} %"
                 for k in np.argsort(-ev.probs[i])[:3]) for i in shown])
         self.shown_cell_indices = shown
+
+    def mistake_at(self, row: int) -> int | None:
+        """The test image index of row ``row`` of the confident mistakes, or None."""
+        return int(self.mistake_indices[row]) if 0 <= row < len(self.mistake_indices) else None
 
     def _open_in_predict(self, gallery: ImageGallery, indices: np.ndarray) -> bool:
         """Send the selected (else the first) test image of ``gallery`` to the Predict page."""

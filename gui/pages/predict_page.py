@@ -28,15 +28,16 @@ from engine.data.preprocess import image_to_input
 from engine.trained_model import TrainedModel
 from gui.file_dialogs import remember_dir, start_dir
 from gui.messages import show_error
+from gui.pages.explain_panel import ExplainPanel
 from gui.qt_compat import emit
 from gui.settings import Settings
 from gui.state import AppModel
 from gui.state.app_model import PredictionRequest
 from gui.state.model_facts import arch_name
 from gui.text import model_labels
+from gui.widgets.class_probability_bars import ClassProbabilityBars
 from gui.widgets.drawing_canvas import DrawingCanvas
 from gui.widgets.pixel_view import PixelView
-from gui.widgets.probability_bars import ProbabilityBars
 
 PREDICT_INTERVAL_MS = 120
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
@@ -124,7 +125,8 @@ class PredictPage(QWidget):
         self.answer_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.confidence_label = QLabel()
         self.confidence_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.bars = ProbabilityBars(top_k=10)
+        self.bars = ClassProbabilityBars(top_k=10)
+        self.explain = ExplainPanel(app_model, self.bars)
         self.top_k = QSpinBox(minimum=1, maximum=10, value=10)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -141,6 +143,7 @@ class PredictPage(QWidget):
         al = QVBoxLayout(answer_box)
         al.addWidget(self.answer_label)
         al.addWidget(self.confidence_label)
+        al.addWidget(self.explain.warning)
         al.addWidget(self.bars)
         al.addLayout(k_row)
         al.addStretch(1)
@@ -149,6 +152,7 @@ class PredictPage(QWidget):
         layout = QHBoxLayout(self)
         layout.addWidget(draw_box, 0)
         layout.addWidget(seen_box, 1)
+        layout.addWidget(self.explain, 1)
         layout.addWidget(answer_box, 1)
 
         self._timer = QTimer(self)
@@ -291,6 +295,7 @@ class PredictPage(QWidget):
             self.source_caption.setText("")
             self._show_probabilities()
             self.app_model.set_predict_input(None)
+            self.explain.show_input(None, None)
             emit(self.input_changed, None)
             return
         from_file = self._source_name != "canvas"  # the canvas is already in view
@@ -312,6 +317,7 @@ class PredictPage(QWidget):
         self._input, self._probs = x, probs
         self.input_view.set_array(x)
         self._show_probabilities()
+        self.explain.show_input(source, x)
         self.app_model.set_predict_input(x)
         emit(self.input_changed, x)
         emit(self.predicted, probs)

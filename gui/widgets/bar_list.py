@@ -42,6 +42,15 @@ class BarList(QWidget):
     def bars(self) -> list[Bar]:
         return list(self._bars)
 
+    def row_at(self, y: float) -> int | None:
+        """The row at height ``y`` (widget pixels), or None below the last one."""
+        row = int((y - 2) // self._row_height)
+        return row if y >= 2 and row < len(self._bars) else None
+
+    def row_rect(self, row: int) -> QRectF:
+        """The area of row ``row`` (as painted)."""
+        return QRectF(0, row * self._row_height + 2, self.width(), self._row_height)
+
     def set_placeholder(self, text: str) -> None:
         self._placeholder = text
         self.update()
