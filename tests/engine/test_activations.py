@@ -48,7 +48,7 @@ def test_leaky_relu_validation(alpha):
 
 
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
-def test_relu_split_across_threads_matches_numpy(nthreads):
+def test_relu_split_across_threads_matches_numpy(nthreads, restore_threads):
     """Large enough to be shared among the threads; a non-contiguous input too."""
     from engine import threads
 
@@ -56,14 +56,10 @@ def test_relu_split_across_threads_matches_numpy(nthreads):
     x = rng.standard_normal((8, 40, 40, 8)).astype(np.float32)[:, ::2]  # 51,200 values
     x = np.concatenate([x, x])  # 102,400: above the threshold for splitting
     dout = rng.standard_normal(x.shape).astype(np.float32)
-    before = threads.get_num_threads()
     threads.set_num_threads(nthreads)
-    try:
-        layer = ReLU()
-        out = layer.forward(x[:, :, ::-1])
-        dx = layer.backward(dout)
-    finally:
-        threads.set_num_threads(before)
+    layer = ReLU()
+    out = layer.forward(x[:, :, ::-1])
+    dx = layer.backward(dout)
     np.testing.assert_array_equal(out, np.maximum(x[:, :, ::-1], 0))
     np.testing.assert_array_equal(dx, dout * (x[:, :, ::-1] > 0))
     assert out.dtype == dx.dtype == np.float32

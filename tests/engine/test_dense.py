@@ -76,7 +76,8 @@ def test_output_shape_and_repr():
 
 
 
-def test_threaded_blocks_equal_the_single_product_for_any_thread_count(monkeypatch):
+def test_threaded_blocks_equal_the_single_product_for_any_thread_count(monkeypatch,
+                                                                      restore_threads):
     from engine import threads
     from engine.layers import dense as dense_module
 
@@ -85,15 +86,11 @@ def test_threaded_blocks_equal_the_single_product_for_any_thread_count(monkeypat
     dout = rng.standard_normal((40, 64)).astype(np.float32)
     layer = Dense(2048, 64, rng=rng)
     assert layer.splits_over_threads(x)  # 40 * 2048 * 64 products: split into blocks
-    count = threads.get_num_threads()
     results = []
-    try:
-        for n in (1, 2, 3):
-            threads.set_num_threads(n)
-            y = layer.forward(x)
-            results.append((y, layer.backward(dout), layer.grads["W"].copy()))
-    finally:
-        threads.set_num_threads(count)
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        y = layer.forward(x)
+        results.append((y, layer.backward(dout), layer.grads["W"].copy()))
     for got in results[1:]:  # fixed blocks: the same bits whatever the thread count
         for a, b in zip(results[0], got, strict=True):
             assert np.array_equal(a, b)

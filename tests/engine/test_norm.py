@@ -106,20 +106,16 @@ def test_wrong_input_is_refused():
     assert repr(layer) == "BatchNorm(3, momentum=0.9, eps=1e-05)"
 
 
-def test_results_do_not_depend_on_thread_count():
+def test_results_do_not_depend_on_thread_count(restore_threads):
     x = (np.random.default_rng(5).standard_normal((16, 20, 20, 8)) * 3 + 2).astype(np.float32)
     d = np.random.default_rng(6).standard_normal(x.shape).astype(np.float32)
-    before = threads.get_num_threads()
     results = []
-    try:
-        for n in (1, 2, 3):
-            threads.set_num_threads(n)
-            layer = BatchNorm(8)
-            out = layer.forward(x, training=True)
-            dx = layer.backward(d)
-            results.append((out, dx, layer.grads["gamma"], layer.buffers["running_var"]))
-    finally:
-        threads.set_num_threads(before)
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        layer = BatchNorm(8)
+        out = layer.forward(x, training=True)
+        dx = layer.backward(d)
+        results.append((out, dx, layer.grads["gamma"], layer.buffers["running_var"]))
     for other in results[1:]:
         for a, b in zip(results[0], other, strict=True):
             np.testing.assert_array_equal(a, b)

@@ -99,21 +99,17 @@ def test_output_shape_and_errors(cls):
     assert cls().stride == 2 and cls().pool_size == 2
 
 
-def test_maxpool_identical_for_any_thread_count():
+def test_maxpool_identical_for_any_thread_count(restore_threads):
     from engine import threads
 
-    saved = threads.get_num_threads()
     rng = np.random.default_rng(4)
     x = np.maximum(np.round(rng.standard_normal((5, 32, 34, 16)), 1), 0)  # big enough to split
     dout = rng.standard_normal((5, 16, 17, 16))
     results = []
-    try:
-        for n in (1, 2, 3):
-            threads.set_num_threads(n)
-            layer = MaxPool2D(2)
-            results.append((layer.forward(x), layer.backward(dout)))
-    finally:
-        threads.set_num_threads(saved)
+    for n in (1, 2, 3):
+        threads.set_num_threads(n)
+        layer = MaxPool2D(2)
+        results.append((layer.forward(x), layer.backward(dout)))
     expected = pool2d_backward(x, dout, 2, 2, "max")
     for y, dx in results:
         np.testing.assert_array_equal(y, results[0][0])

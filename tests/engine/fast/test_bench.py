@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from engine import threads
 from engine.fast import bench
 
 
@@ -25,14 +24,9 @@ def test_time_leaves_the_lead_step_untimed():
     assert calls == ["step", "clock", "step", "step", "step", "clock"]
 
 
-def test_bench_prints_the_layer_table_and_the_figures(capsys):
-    mode, count = threads.get_parallel_mode(), threads.get_num_threads()
-    try:
-        assert bench.main(["--arch", "seed-cifar-1epoch", "--runs", "1", "--steps", "1",
-                           "--warmup", "0", "--no-torch"]) == 0
-    finally:
-        threads.set_parallel_mode(mode)
-        threads.set_num_threads(count)
+def test_bench_prints_the_layer_table_and_the_figures(capsys, restore_threads):
+    assert bench.main(["--arch", "seed-cifar-1epoch", "--runs", "1", "--steps", "1",
+                       "--warmup", "0", "--no-torch"]) == 0
     out = capsys.readouterr().out
     for layer in ("conv1", "bn1", "relu1", "pool1", "flatten1", "dense1", "dense2"):
         assert re.search(rf"^{layer}\s+\S+\s+\d+\.\d\d\s+\d+\.\d\d$", out, re.M), layer

@@ -173,24 +173,20 @@ class BigParams:
 
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
-def test_sliced_update_equals_whole_array_formula(kind, nthreads):
+def test_sliced_update_equals_whole_array_formula(kind, nthreads, restore_threads):
     """Every slice of a large parameter (and a non-contiguous one) gets exactly its step."""
     from engine import threads
 
-    before = threads.get_num_threads()
     threads.set_num_threads(nthreads)
-    try:
-        rng = np.random.default_rng(5)
-        m = BigParams(rng)
-        start = [p.copy() for _, p, _ in m.parameters()]
-        kw = {"momentum": 0.9, "nesterov": True} if kind == "sgd" else {}
-        opt = make_optimizer(kind, m, 0.1, weight_decay=0.01, **kw)
-        g = [rng.standard_normal(p.shape) for p in start]
-        for target, value in zip(m.grads, g, strict=True):
-            target[...] = value
-        opt.step()
-    finally:
-        threads.set_num_threads(before)
+    rng = np.random.default_rng(5)
+    m = BigParams(rng)
+    start = [p.copy() for _, p, _ in m.parameters()]
+    kw = {"momentum": 0.9, "nesterov": True} if kind == "sgd" else {}
+    opt = make_optimizer(kind, m, 0.1, weight_decay=0.01, **kw)
+    g = [rng.standard_normal(p.shape) for p in start]
+    for target, value in zip(m.grads, g, strict=True):
+        target[...] = value
+    opt.step()
     for p0, p, gi, decayed in zip(start, (m.W, m.T, m.b), g, (True, True, False), strict=True):
         gd = gi + 0.01 * p0 if decayed else gi
         if kind == "sgd":  # first step: v = g; p -= lr (g + 0.9 v)
