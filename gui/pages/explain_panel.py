@@ -40,9 +40,8 @@ class ExplainPanel(QGroupBox):
         self.warning.setStyleSheet("color: #b00020; font-weight: bold;")
         self.warning.hide()
         layout = QVBoxLayout(self)
-        layout.addWidget(self.overlay)
+        layout.addWidget(self.overlay, 1)
         layout.addWidget(self.caption)
-        layout.addStretch(1)
 
         self.overlay.method_changed.connect(lambda _m: self.refresh())
         self.overlay.overlay_toggled.connect(lambda _on: self.refresh())

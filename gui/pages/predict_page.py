@@ -152,7 +152,7 @@ class PredictPage(QWidget):
         layout = QHBoxLayout(self)
         layout.addWidget(draw_box, 0)
         layout.addWidget(seen_box, 1)
-        layout.addWidget(self.explain, 1)
+        layout.addWidget(self.explain, 2)  # the maps: the widest column
         layout.addWidget(answer_box, 1)
 
         self._timer = QTimer(self)
