@@ -117,9 +117,10 @@ class EvaluatePage(QWidget):
 
         # filters and feature maps
         self.layer_views = LayerViews(app_model)
-        for name in ("filter_layer", "filter_view", "filter_caption", "map_layer", "map_view",
-                     "map_input", "map_caption"):
-            setattr(self, name, getattr(self.layer_views, name))
+        views = self.layer_views
+        self.filter_layer, self.filter_view = views.filter_layer, views.filter_view
+        self.map_layer, self.map_view = views.map_layer, views.map_view
+        self.map_caption = views.map_caption
 
         # layer times
         self.time_bars = BarList(max_value=1.0, row_height=24)

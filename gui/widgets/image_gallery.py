@@ -66,6 +66,8 @@ class ImageGallery(QListWidget):
                 item = QListWidgetItem(QIcon(pixmap), caption)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
                 item.setData(Qt.ItemDataRole.UserRole, i)
+                # The text is laid out in the item's own width, not the grid's.
+                item.setSizeHint(self.gridSize() - QSize(4, 4))
                 if tooltips is not None:
                     item.setToolTip(tooltips[i])
                 self.addItem(item)

@@ -175,6 +175,8 @@ def test_gallery_captions_are_not_cut(qtbot):
     gallery.set_images(images, ["automobile", "truck → automobile\n97 %"])
     needed = gallery.fontMetrics().horizontalAdvance("truck → automobile")
     assert gallery.gridSize().width() >= needed
+    # Each item lays its text out in its own width: that must hold the name too.
+    assert all(gallery.item(i).sizeHint().width() >= needed for i in range(2))
 
 
 def test_confusion_matrix_headers_keep_cifar_names_whole_at_1024x700(qtbot):
