@@ -180,6 +180,9 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
     if config is None:
         raise ValueError("train_model needs a TrainingConfig (or a checkpoint to resume)")
     config.validate()
+    if dataset.kind == "digits" and ("mirror" in config.tta or config.alternating_flip):
+        raise ValueError("a mirrored digit is another symbol: for digits use test-time "
+                         "augmentation \"translate\" or \"none\" and no alternating flip")
     if config.threads:
         set_num_threads(config.threads)
 

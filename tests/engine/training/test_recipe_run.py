@@ -56,3 +56,11 @@ def test_cifar10_defaults_to_airbench93_with_its_recipe():
     assert (config.translate, config.tta, config.val_split) == (2, "mirror_translate", 0.0)
     big = config_for("cifar10", "airbench94")
     assert big.epochs == 10 and big.lookahead and big.tta == "mirror_translate"
+
+
+def test_digits_refuse_mirrors():
+    dataset = toy_dataset(n_train=30, n_test=9)
+    for changes in ({"tta": "mirror"}, {"tta": "mirror_translate"}, {"alternating_flip": True}):
+        config = TrainingConfig(dataset="toy", arch=SPEC, epochs=1, **changes)
+        with pytest.raises(ValueError, match="a mirrored digit is another symbol"):
+            train_model(config, dataset)
