@@ -210,7 +210,7 @@ class Sequential:
         if key not in layer.params:
             raise ValueError(f"layer {lname!r} has no parameter {key!r}")
         (layer.frozen.discard if trainable else layer.frozen.add)(key)
-        if len(self.spec) == len(self.layers) and "frozen" in self.spec[index]:
+        if len(self.spec) == len(self.layers):
             self.spec[index]["frozen"] = sorted(layer.frozen)
 
     def zero_grad(self) -> None:

@@ -41,12 +41,15 @@ from engine.spec_error import FieldError, SpecError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
-# type -> (name prefix, {key: default}); a default of REQUIRED must be given.
+# type -> (name prefix, {key: default}); a default of REQUIRED must be given, a key whose
+# default is OPTIONAL is allowed but left out of the resolved layer when not given (so specs
+# and the app's layer editor only show a "frozen" list where there is one).
 REQUIRED = object()
+OPTIONAL = object()
 LAYER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
     "conv2d": ("conv", {"filters": REQUIRED, "kernel_size": 3, "stride": 1, "padding": "valid",
-                        "bias": True, "init": "he", "frozen": []}),
-    "batchnorm": ("bn", {"momentum": 0.9, "eps": 1e-5, "scale": True, "frozen": []}),
+                        "bias": True, "init": "he", "frozen": OPTIONAL}),
+    "batchnorm": ("bn", {"momentum": 0.9, "eps": 1e-5, "scale": True, "frozen": OPTIONAL}),
     "relu": ("relu", {}),
     "gelu": ("gelu", {}),
     "leaky_relu": ("lrelu", {"alpha": 0.01}),
@@ -58,9 +61,9 @@ LAYER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
     "global_avgpool2d": ("gap", {}),
     "dropout": ("dropout", {"rate": 0.5}),
     "flatten": ("flatten", {}),
-    "dense": ("dense", {"units": REQUIRED, "bias": True, "init": "auto", "frozen": []}),
+    "dense": ("dense", {"units": REQUIRED, "bias": True, "init": "auto", "frozen": OPTIONAL}),
     "scale": ("scale", {"factor": REQUIRED}),
-    "whiten": ("whiten", {"kernel_size": 2, "eps": 5e-4, "bias_epochs": 3, "frozen": []}),
+    "whiten": ("whiten", {"kernel_size": 2, "eps": 5e-4, "bias_epochs": 3, "frozen": OPTIONAL}),
 }
 IMAGE_TYPES = ("whiten", "conv2d", "maxpool2d", "avgpool2d", "global_avgpool2d")
 # The parameters a "frozen" list may name, by layer type.
@@ -148,6 +151,8 @@ def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
             resolved[key] = entry[key]
         elif default is REQUIRED:
             raise FieldError(key, f"missing required key {key!r}")
+        elif default is OPTIONAL:
+            continue
         else:
             resolved[key] = default
     if kind == "dense":
@@ -163,7 +168,7 @@ def resolve_layer(entry: Any, num_classes: int) -> dict[str, Any]:
                 "padding",
                 f'padding must be "same", "valid" or a non-negative integer, got {padding!r}',
             )
-    if kind in PARAM_NAMES:
+    if "frozen" in resolved:
         resolved["frozen"] = _frozen_list(resolved["frozen"], PARAM_NAMES[kind])
     for key in ("bias", "scale"):
         if key in resolved and not isinstance(resolved[key], bool):

@@ -55,6 +55,7 @@ def test_set_trainable_updates_the_spec_and_refuses_unknown_names():
     assert "whiten1.b" in again.frozen_names()
     model.set_trainable("dense1.W", True)
     assert "dense1.W" not in model.frozen_names() and model.spec[-1]["frozen"] == []
+    assert "frozen" not in engine.build_model(SPEC, (8, 8, 1), 3).spec[2]  # only where given
     with pytest.raises(ValueError, match="no layer named 'conv9'"):
         model.set_trainable("conv9.W", False)
     with pytest.raises(ValueError, match="layer 'gelu1' has no parameter 'W'"):

@@ -18,10 +18,10 @@ def test_resolves_defaults_and_num_classes():
     model = engine.build_model([CONV, {"type": "maxpool2d"}, *HEAD], (8, 8, 1), 7)
     assert model.spec == [
         {"type": "conv2d", "filters": 4, "kernel_size": 3, "stride": 1, "padding": "valid",
-         "bias": True, "init": "he", "frozen": []},
+         "bias": True, "init": "he"},
         {"type": "maxpool2d", "pool_size": 2, "stride": 2},
         {"type": "flatten"},
-        {"type": "dense", "units": 7, "bias": True, "init": "auto", "frozen": []},
+        {"type": "dense", "units": 7, "bias": True, "init": "auto"},
     ]
     assert model.output_shapes == [(6, 6, 4), (3, 3, 4), (36,), (7,)]
     # The resolved spec builds the same model again (as model files do).
