@@ -103,6 +103,7 @@ class TrainingWorker(QObject):
     epoch_done = Signal(int, dict)  # epoch (0-based), logs
     snapshot_ready = Signal(object)  # TrainingSnapshot of the model in training
     checkpoint_saved = Signal(str, int)  # path, step of the next batch to run
+    testing = Signal(float)  # share of the test images evaluated after the last batch
     finished = Signal(object)  # RunResult (also after a stop: it holds what was learned)
     failed = Signal(str)
 
@@ -149,6 +150,8 @@ class TrainingWorker(QObject):
                 checkpoint_dir=self.checkpoint_dir,
                 resume_from=self.resume_from,
                 control=self.control,
+                # A stopped run is tested below, once, with progress (see _evaluate).
+                evaluate_if_stopped=False,
             )
             result = RunResult(trained, self._evaluate(trained), self.dataset,
                                completed=run_completed(trained))
@@ -165,9 +168,20 @@ class TrainingWorker(QObject):
 
     def _evaluate(self, trained: Any):
         """The full evaluation the Evaluate page shows (images per confusion cell included),
-        on a copy: measuring layer times moves BatchNorm statistics."""
+        on a copy: measuring layer times moves BatchNorm statistics. A stopped run's model
+        gets its test metrics from here."""
         x, y = self.dataset.x_test, self.dataset.y_test
-        return evaluate(clone_trained(trained), x, y) if len(y) else None
+        if not len(y):
+            return None
+        emit(self.testing, 0.0)
+        evaluation = evaluate(clone_trained(trained), x, y,
+                              lambda fraction, _message: emit(self.testing, float(fraction)))
+        metrics = trained.meta["metrics"]
+        if "test_accuracy" not in metrics:
+            metrics.update(test_accuracy=evaluation.accuracy,
+                           confusion_matrix=evaluation.cm.tolist(),
+                           per_class=evaluation.per_class)
+        return evaluation
 
     def let_gui_catch_up(self, step: int) -> None:
         """Sleeps, briefly, until the GUI thread has handled the batches sent to it, when it

@@ -199,6 +199,7 @@ class TrainPage(QWidget):
         worker.epoch_done.connect(self._on_epoch)
         worker.snapshot_ready.connect(self._on_snapshot)
         worker.checkpoint_saved.connect(self._on_checkpoint)
+        worker.testing.connect(self._on_testing)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         worker.finished.connect(thread.quit)
@@ -281,6 +282,12 @@ class TrainPage(QWidget):
         self.plot.add_epoch(epoch + 1, logs.get("accuracy"), logs.get("val_accuracy"))
         self.log_message(epoch_line(epoch, logs))
 
+    def _on_testing(self, fraction: float) -> None:
+        self._latest = None  # the last batch's line is replaced by the test's
+        self.progress.setRange(0, 100)
+        self.progress.setValue(round(100 * fraction))
+        self.progress_label.setText(f"Testing the model on the test images: {100 * fraction:.0f} %")
+
     def _on_checkpoint(self, path: str, step: int) -> None:
         self.checkpoint_label.setText(f"Checkpoint saved after batch {step}: {path}")
         self.checkpoint_label.setToolTip(path)
@@ -310,15 +317,15 @@ class TrainPage(QWidget):
             seconds = train_seconds(trained)
             self.log_message(f"Training finished in {seconds:.1f} s{acc_text}")
             self.progress.setValue(self.progress.maximum())
+            self.progress_label.setText(f"Finished in {seconds:.1f} s{acc_text}")
             self._remove_checkpoint()
             self.checkpoint_label.setText("Run complete: checkpoint removed (save the model "
                                           "with File ▸ Save model)")
         else:
             epoch, batch = stopped_at(trained)
             self.log_message(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}. "
-                      f"Checkpoint kept: {checkpoint_of(trained)}")
-            self.progress_label.setText(self.progress_label.text().replace(" · PAUSED", "")
-                                        + " · stopped")
+                             f"Checkpoint kept: {checkpoint_of(trained)}")
+            self.progress_label.setText(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}")
         self.app_model.run_finished(result)
         emit(self.training_finished, result)
 

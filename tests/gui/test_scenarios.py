@@ -277,3 +277,20 @@ def test_a_model_file_that_names_its_preset_only_in_its_training_settings(tiny_m
     meta["arch_name"] = "custom"
     meta["training"] = {**dict(meta.get("training") or {}), "arch": "lenet5"}
     assert arch_name(TrainedModel(tiny_model.model, meta)) == "lenet5"
+
+
+def test_the_test_pass_after_stop_shows_progress_and_gives_the_metrics(qtbot, window):
+    slow_setup(window)
+    page = window.train_page
+    shown: list[float] = []
+    assert page.start_training()
+    page.worker().testing.connect(shown.append)  # (runs on the worker thread: no widgets)
+    qtbot.waitUntil(lambda: page.batches_seen >= 2, timeout=10000)
+    with qtbot.waitSignal(page.training_finished, timeout=10000) as blocker:
+        page.stop_training()
+    result = blocker.args[0]
+    assert not result.completed
+    assert shown[0] == 0.0 and shown[-1] == 1.0  # the test pass reported its progress
+    assert result.trained.meta["metrics"]["test_accuracy"] == result.evaluation.accuracy
+    assert page.progress_label.text().startswith("Stopped at epoch")
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=5000)
