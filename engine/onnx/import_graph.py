@@ -225,7 +225,7 @@ def _normalizer(state: ImportState, meta: OnnxMetadata) -> Normalizer:
         if np.array_equal(scale, state.scale.astype(np.float32)) and \
                 np.array_equal(shift, state.shift.astype(np.float32)):
             return Normalizer(meta.normalizer["mean"], meta.normalizer["std"])
-    return Normalizer(-state.shift / state.scale, 1.0 / state.scale)
+    return Normalizer(0.0 - state.shift / state.scale, 1.0 / state.scale)  # no -0.0 mean
 
 
 def _trained_model(model, meta: OnnxMetadata, normalizer: Normalizer, source: str,
