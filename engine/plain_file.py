@@ -156,7 +156,7 @@ def _refusal(source: str, exc: PickleRefusedError) -> PlainFileError:
     if isinstance(exc, PickleUnsafeError):
         return UnsafeFileError(f"{source}: refused to open: {text}")
     if text.startswith("it is damaged"):
-        return PlainFileError(f"{source} is damaged: {text.removeprefix('it is damaged ')}")
+        return PlainFileError(f"{source} is damaged: {text.removeprefix('it is damaged: ')}")
     return PlainFileError(f"{source} is damaged or not a CNN Studio file: {text}")
 
 

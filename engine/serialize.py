@@ -210,6 +210,7 @@ def load_model(path: str | os.PathLike) -> TrainedModel:
         model = build_model(payload["spec"], input_shape=tuple(meta.input_shape),
                             num_classes=len(meta.class_names), seed=0)
         model.load_state_dict(payload["state"])
+        model.arch_name = meta.arch_name  # the spec alone cannot say which preset it came from
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         text = str(exc).splitlines()[0][:300] if str(exc) else "it is malformed"
         if text.startswith(str(path)):

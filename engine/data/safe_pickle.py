@@ -96,12 +96,17 @@ def scan_opcodes(data: bytes, allow_numpy: bool, limits: PickleLimits) -> None:
     except PickleRefusedError:
         raise
     except Exception as exc:  # pickletools reports damage with several exception types
-        raise PickleRefusedError(f"it is damaged ({_reason(exc)})") from None
+        raise PickleRefusedError(f"it is damaged: {_reason(exc)}") from None
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    """Damage in words a user can read: the library's own text ("Memo value not found at
+    index 101", "'NoneType' object ...") says nothing to them."""
+    text = str(exc)
+    if isinstance(exc, EOFError) or any(w in text for w in ("not enough data", "remain",
+                                                           "exhausted")):
+        return "it is cut short"
+    return "its pickle instructions do not fit together"
 
 
 # -- the stand-ins that NumPy's global names resolve to, in numpy mode ------------------------
@@ -332,7 +337,7 @@ def restricted_loads(data: bytes, *, allow_numpy: bool, limits: PickleLimits = P
     except PickleRefusedError:
         raise
     except Exception as exc:  # a damaged pickle fails in many ways; all of them mean the same
-        raise PickleRefusedError(f"it is damaged ({_reason(exc)})") from None
+        raise PickleRefusedError(f"it is damaged: {_reason(exc)}") from None
     try:
         return _Walk(limits, decode_tuple).value(value, 0)
     except RecursionError:

@@ -142,3 +142,16 @@ def test_a_failed_write_names_the_file_not_the_temporary_and_leaves_nothing(tmp_
         atomic_write_text(tmp_path / "m.pkl", "\udce9 not encodable")
     assert (tmp_path / "m.pkl").read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "m.pkl"]
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (pickle.dumps({"state": b"x" * 4000}, protocol=4)[:2000], "it is cut short"),
+    (b"\x80\x04h\x65.", "its pickle instructions do not fit together"),  # memo 101 never put
+    (b"\x80\x04", "it is cut short"),
+])
+def test_damage_is_said_in_words_not_in_the_pickle_library_s_text(tmp_path, data, reason):
+    path = tmp_path / "m.pkl"
+    path.write_bytes(data)
+    with pytest.raises(PlainFileError) as info:
+        load_plain(path)
+    assert str(info.value) == f"{path} is damaged: {reason}"

@@ -220,3 +220,22 @@ def test_malformed_exports_get_one_line_errors(trained, tmp_path):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(ModelFileError, match=r"damaged or not an \.npz"):
         load_model(path)
+
+
+def test_a_preset_s_name_survives_saving_and_opening(tmp_path):
+    from engine.spec import build_model, load_preset
+    from engine.trained_model import TrainedModel
+
+    model = build_model(load_preset("lenet5"), input_shape=(28, 28, 1), num_classes=10)
+    meta = {"class_names": [str(i) for i in range(10)], "input_shape": [28, 28, 1],
+            "preprocessing": {"kind": "digits", "normalizer": {"mean": [0.1], "std": [0.3]}}}
+    path = save_model(TrainedModel(model, meta), tmp_path / "m.pkl")
+    assert load_model(path).model.arch_name == "lenet5"
+
+
+@pytest.mark.parametrize("name", ["mnist", "numtadb", "cifar10"])
+def test_shipped_models_name_their_preset(name):
+    from pathlib import Path
+
+    trained = load_model(Path(__file__).resolve().parents[2] / "assets" / f"{name}.pkl")
+    assert trained.model.arch_name == trained.meta.training["arch"]
