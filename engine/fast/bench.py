@@ -2,14 +2,17 @@
 
     python -m engine.fast.bench                              # seed-cifar-1epoch and vgg-cifar
     python -m engine.fast.bench --arch vgg-cifar --runs 7 --threads 2 --mode both
+    python -m engine.fast.bench --arch airbench94 --arch airbench93
 
 For each network: images/s of a full training step (forward + backward + SGD with momentum,
 float32, batch 64 on random 32x32x3 input), the median over ``--runs`` timed runs of
 ``--steps`` steps each (each after one untimed step); a per-layer forward/backward table; peak
 memory. When ``torch`` is importable the same network is timed in PyTorch CPU with the same
-thread count, its runs interleaved with ours so that load from other processes hits both alike,
-and the ratio of the medians is printed (above 1.0 means the engine is faster). PyTorch is a
-benchmark-only tool, never a dependency of the app.
+thread count (its twin from engine.fast.torch_twin: every layer type, GELU in its tanh form in
+both, the same weights, frozen parameters left out of its SGD), its runs interleaved with ours
+so that load from other processes hits both alike, and the ratio of the medians is printed
+(above 1.0 means the engine is faster). PyTorch is a benchmark-only tool, never a dependency
+of the app.
 
 Training steps run conv/BatchNorm/ReLU/max-pool and ReLU/max-pool runs fused (engine.fast.fused);
 the table then times each layer with the fused phase that does its work.
@@ -52,50 +55,22 @@ def engine_step(model: Any, optimizer: SGD, x: np.ndarray, y: np.ndarray) -> Cal
     return step
 
 
-def torch_step(spec: list[dict], x: np.ndarray, y: np.ndarray, num_classes: int):
-    """The same network in PyTorch (NCHW), one SGD step per call; None without torch."""
+def torch_step(model: Any, x: np.ndarray, y: np.ndarray):
+    """The engine model's PyTorch twin (engine.fast.torch_twin: same layers, weights and
+    frozen parameters, NCHW), one SGD step per call over its trainable parameters; None
+    without torch."""
     try:
         import torch
         from torch import nn
     except ImportError:
         return None
-    torch.manual_seed(0)
-    layers: list[Any] = []
-    shape = x.shape[1:]  # (H, W, C)
-    channels = shape[2]
-    features = None
-    for layer in spec:
-        kind = layer["type"]
-        if kind == "conv2d":
-            k, s = layer["kernel_size"], layer.get("stride", 1)
-            pad = layer.get("padding", 0)
-            pad = {"same": k // 2, "valid": 0}.get(pad, pad)
-            layers.append(nn.Conv2d(channels, layer["filters"], k, s, pad))
-            channels = layer["filters"]
-        elif kind == "batchnorm":
-            norm = nn.BatchNorm2d(channels) if features is None else nn.BatchNorm1d(features)
-            layers.append(norm)
-        elif kind == "relu":
-            layers.append(nn.ReLU())
-        elif kind == "maxpool2d":
-            layers.append(nn.MaxPool2d(layer["pool_size"], layer.get("stride")))
-        elif kind == "avgpool2d":
-            layers.append(nn.AvgPool2d(layer["pool_size"], layer.get("stride")))
-        elif kind == "flatten":
-            layers.append(nn.Flatten())
-            features = -1
-        elif kind == "dense":
-            layers.append(nn.LazyLinear(layer["units"]))
-            features = layer["units"]
-        elif kind == "dropout":
-            layers.append(nn.Dropout(layer["rate"]))
-        else:
-            return None
-    net = nn.Sequential(*layers)
+    from engine.fast.torch_twin import torch_twin
+
+    net = torch_twin(model)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     yt = torch.from_numpy(y)
-    net(xt)  # materialise the lazy layers
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
     def step() -> None:
@@ -142,7 +117,7 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
         if hasattr(layer, "algorithm"):
             layer.algorithm = args.conv_algorithm
     step = engine_step(model, SGD(model, lr=0.01, momentum=0.9), x, y)
-    tstep = None if args.no_torch else torch_step(model.spec, x, y, 10)
+    tstep = None if args.no_torch else torch_step(model, x, y)
     torch_mod = sys.modules.get("torch")
     peak = _peak_bytes(step)  # the first step allocates the persistent buffers
     # "cpu" counts the process's CPU seconds: with --threads 1 it is immune to other load.

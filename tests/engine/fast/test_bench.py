@@ -35,3 +35,14 @@ def test_bench_prints_the_layer_table_and_the_figures(capsys, restore_threads):
     assert re.search(r"peak NumPy memory of the first step .*: \d+\.\d MiB", out)
     assert re.search(r"one 28x28 image through digits-bn \(inference\): \d+\.\d\d ms", out)
     assert "pytorch:" not in out
+
+
+def test_bench_times_pytorch_for_a_preset_with_every_new_layer(capsys, restore_threads):
+    pytest.importorskip("torch")
+    assert bench.main(["--arch", "airbench93", "--runs", "1", "--steps", "1", "--warmup", "0",
+                       "--batch", "4"]) == 0
+    out = capsys.readouterr().out
+    for layer in ("whiten1", "gelu1", "scale1"):
+        assert re.search(rf"^{layer}\s+\S+\s+\d+\.\d\d\s+\d+\.\d\d$", out, re.M), layer
+    assert re.search(r"^pytorch:\s+\d+ img/s", out, re.M)
+    assert re.search(r"^airbench93\s+\S+\s+\d+\s+\d+\s+\d+\.\d\dx$", out, re.M)
