@@ -40,6 +40,9 @@ LAYER_DEFAULTS: dict[str, dict] = {
     "sigmoid": {},
     "tanh": {},
     "softmax": {},
+    "gelu": {},
+    "scale": {"factor": 1.0},
+    "whiten": {"kernel_size": 2, "eps": 0.0005, "bias_epochs": 3},
 }
 
 ERROR_ROW = QColor(255, 225, 225)
@@ -59,13 +62,26 @@ Inferer = Callable[[list[dict]], tuple[list[LayerInfo], str | None]]
 
 
 def format_settings(layer: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in layer.items() if k != "type")
+    """{"type": "conv2d", "filters": 8, "bias": False, "frozen": ["W"]} ->
+    "filters=8, bias=false, frozen=[W]": what :func:`parse_settings` reads back unchanged."""
+    return ", ".join(f"{k}={_format_value(v)}" for k, v in layer.items() if k != "type")
+
+
+def _format_value(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def parse_settings(layer_type: str, text: str) -> dict:
-    """"filters=32, kernel_size=3" -> {"type": ..., "filters": 32, "kernel_size": 3}."""
+    """"filters=32, bias=false, frozen=[W]" -> {"type": ..., "filters": 32, "bias": False,
+    "frozen": ["W"]}; "null" is None (a whitening bias that never freezes)."""
     layer: dict = {"type": layer_type}
-    for part in filter(None, (p.strip() for p in re.split(r"[,;]", text))):
+    for part in filter(None, (p.strip() for p in _split_outside_brackets(text))):
         if "=" not in part:
             raise ValueError(f"{layer_type}: expected key=value, got {part!r}")
         key, value = (s.strip() for s in part.split("=", 1))
@@ -75,7 +91,21 @@ def parse_settings(layer_type: str, text: str) -> dict:
     return layer
 
 
-def _parse_value(value: str) -> int | float | str | bool:
+def _split_outside_brackets(text: str) -> list[str]:
+    """Split at commas and semicolons that are not inside [...]."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char in ",;" and depth <= 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
+
+
+def _parse_value(value: str) -> int | float | str | bool | list | None:
+    if value.startswith("[") and value.endswith("]"):
+        inner = value[1:-1].strip()
+        return [_parse_value(v.strip()) for v in inner.split(",")] if inner else []
     for kind in (int, float):
         try:
             return kind(value)
@@ -83,6 +113,8 @@ def _parse_value(value: str) -> int | float | str | bool:
             pass
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
+    if value.lower() in ("null", "none"):
+        return None
     return value.strip("'\"")
 
 
