@@ -19,6 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("onnx", help="the ONNX file to read")
     p.add_argument("--out", required=True, metavar="MODEL.pkl",
                    help="model file to write (.pkl, or .npz with a .json beside it)")
+    p.add_argument("--class-names", metavar="A,B,...",
+                   help="the class names, comma-separated, in output order (default: the "
+                   "file's metadata, else 0..N-1)")
     p.set_defaults(func=run)
 
 
@@ -31,6 +34,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except ImportError:
         raise ValueError("ONNX import needs the onnx package (pip install onnx)") from None
     trained = import_onnx(args.onnx)
+    if args.class_names:
+        trained = trained.with_class_names(args.class_names.split(","))
     path = save_model(trained, args.out)
     out.write(trained.model.summary_text() + "\n")
     names = trained.class_names

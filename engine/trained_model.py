@@ -76,6 +76,24 @@ class TrainedModel:
 
         return softmax(tta_logits(self.model, self.normalize(x), self.tta, batch_size))
 
+    def with_class_names(self, names: list[str]) -> TrainedModel:
+        """The same network under other class names (an imported model's 0..N-1, say).
+
+        Raises ValueError in one line unless there is one distinct, non-empty name per output.
+        """
+        names = [str(n).strip() for n in names]
+        if len(names) != self.num_classes:
+            raise ValueError(f"the model has {self.num_classes} classes, got "
+                             f"{len(names)} names")
+        if not all(names):
+            raise ValueError("a class name is empty")
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"class names must differ; given twice: {', '.join(twice)}")
+        fields = self.meta.to_dict()
+        fields["class_names"] = names
+        return TrainedModel(self.model, ModelMeta.from_dict(fields))
+
     def check_images(self, x: np.ndarray) -> None:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ModelMismatchError(

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTa
 
 from engine.serialize import UnsafeModelError, export_npz, save_model
 from gui import model_files
+from gui.class_names_dialog import rename_classes_dialog
 from gui.default_models import default_model_path
 from gui.file_dialogs import give_usual_permissions, remember_dir, start_dir, suggested_path
 from gui.getting_started import GETTING_STARTED
@@ -114,13 +115,15 @@ class MainWindow(QMainWindow):
                                               self.export_npz_dialog)
         self.export_onnx_action = self._action("Export ONNX (.onnx)…", lambda: (
             model_files.export_onnx_dialog(self, self.app_model, self.settings)))
+        self.rename_classes_action = self._action("Rename &classes…", lambda: (
+            rename_classes_dialog(self, self.app_model)))
         self.export_plot_action = self._action("Export training plot (PNG / CSV)…",
                                                self.export_plot_dialog)
         self.export_cm_action = self._action("Export confusion matrix (PNG / CSV)…",
                                              self.export_confusion_dialog)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         for action in (self.save_action, self.save_as_action, self.export_npz_action,
-                       self.export_onnx_action):
+                       self.export_onnx_action, self.rename_classes_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.export_plot_action)
@@ -315,7 +318,7 @@ class MainWindow(QMainWindow):
             self.model_label.setText(f"Model: {model.title()}{dirty}")
         has_model = model is not None
         for action in (self.save_action, self.save_as_action, self.export_npz_action,
-                       self.export_onnx_action):
+                       self.export_onnx_action, self.rename_classes_action):
             action.setEnabled(has_model)
         self.setWindowTitle(app.title())
 

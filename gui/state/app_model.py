@@ -122,6 +122,15 @@ class AppModel:
         self._invalidate_results()
         self.mismatch_changed.emit(self.mismatch())
 
+    def rename_classes(self, names: list[str]) -> None:
+        """Give the current model other class names (ValueError in one line when they do not
+        fit); it is then unsaved, and results shown under the old names are cleared."""
+        current = self.model
+        if current is None:
+            raise ValueError("there is no model to rename the classes of")
+        renamed = current.trained.with_class_names(names)
+        self.set_model(renamed, current.path, current.origin, saved=False)
+
     def mark_saved(self, path: Path) -> None:
         """The current model was written to ``path`` (a .pkl it can be reopened from)."""
         if self.model is None:

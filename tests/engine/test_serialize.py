@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,7 +236,18 @@ def test_a_preset_s_name_survives_saving_and_opening(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist", "numtadb", "cifar10"])
 def test_shipped_models_name_their_preset(name):
-    from pathlib import Path
-
     trained = load_model(Path(__file__).resolve().parents[2] / "assets" / f"{name}.pkl")
     assert trained.model.arch_name == trained.meta.training["arch"]
+
+
+def test_class_names_can_be_renamed_and_are_checked():
+    trained = load_model(Path(__file__).resolve().parents[2] / "assets" / "mnist.pkl")
+    renamed = trained.with_class_names([f"digit {i}" for i in range(10)])
+    assert renamed.class_names[3] == "digit 3" and trained.class_names[3] == "3"
+    assert renamed.model is trained.model and renamed.meta.training == trained.meta.training
+    with pytest.raises(ValueError, match="10 classes, got 9 names"):
+        trained.with_class_names(list("abcdefghi"))
+    with pytest.raises(ValueError, match="given twice: a"):
+        trained.with_class_names(list("abcdefghia"))
+    with pytest.raises(ValueError, match="a class name is empty"):
+        trained.with_class_names(["", *"abcdefghi"])

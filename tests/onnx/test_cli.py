@@ -28,3 +28,17 @@ def test_export_then_import_on_the_command_line(tmp_path, capsys):
     np.testing.assert_array_equal(back.predict_proba(images), original.predict_proba(images))
     # the imported file is an ordinary model file: evaluate / predict / the app open it
     assert back.kind == "digits" and back.class_names == original.class_names
+
+
+def test_import_can_name_the_classes(tmp_path, capsys):
+    onnx_path, model_path = tmp_path / "mnist.onnx", tmp_path / "named.pkl"
+    assert run_cli(["export", str(ASSETS / "mnist.pkl"), "--onnx", str(onnx_path)]) == 0
+    names = "zero,one,two,three,four,five,six,seven,eight,nine"
+    assert run_cli(["import", str(onnx_path), "--out", str(model_path),
+                    "--class-names", names]) == 0
+    assert load_model(model_path).class_names == names.split(",")
+    capsys.readouterr()
+    assert run_cli(["import", str(onnx_path), "--out", str(tmp_path / "x.pkl"),
+                    "--class-names", "a,b"]) == 1
+    assert capsys.readouterr().err.strip() == "error: the model has 10 classes, got 2 names"
+    assert not (tmp_path / "x.pkl").exists()
