@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from engine.training.callbacks import Callback
 from engine.training.config import OPTIMIZERS, SCHEDULES, TrainingConfig, config_for
+from engine.tta import TTA_MODES
 
 DEFAULT_CHECKPOINT_ROOT = Path("checkpoints")
 
@@ -31,13 +32,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="(peak) learning rate")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--momentum", type=float, help="SGD momentum")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum (sgd)")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--label-smoothing", type=float, help="weight of the uniform target, in "
+                   "[0, 1) (airbench: 0.2)")
+    p.add_argument("--sum-loss", action=argparse.BooleanOptionalAction, default=None,
+                   help="gradients of the loss summed over the batch, not its mean (airbench)")
+    p.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,
+                   help="a moving average of the weights every 5 steps, copied into the model "
+                   "at the end (airbench)")
     p.add_argument("--grad-clip", type=float, help="clip the global gradient norm (0 = off)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shifts/rotations (digits) or crops/flips (colour)")
+    p.add_argument("--translate", type=int, metavar="PIXELS",
+                   help="random translation by up to PIXELS with reflection (0..8), instead "
+                   "of --augment's (airbench: 2)")
+    p.add_argument("--flip", choices=FLIPS, help="mirror training images: alternating (a "
+                   "random half, the other half next epoch; airbench), random (each with "
+                   "probability 1/2), none; colour images only")
+    p.add_argument("--tta", choices=TTA_MODES, help="test-time augmentation stored with the "
+                   "model: averaged predictions of the image and its mirror and/or 1-pixel "
+                   "translations (mirrors for colour images only)")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     p.add_argument("--val-split", type=float, help="fraction of training images held out "
@@ -62,10 +80,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-_OPTION_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                  "schedule", "warmup_epochs", "label_smoothing", "grad_clip", "augment", "seed",
-                  "threads", "val_split", "early_stopping", "max_train_images",
-                  "checkpoint_every")
+_OPTION_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov",
+                  "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "sum_loss",
+                  "lookahead", "grad_clip", "augment", "translate", "tta", "seed", "threads",
+                  "val_split", "early_stopping", "max_train_images", "checkpoint_every")
+# --flip -> the two flip fields of TrainingConfig.
+FLIPS = {"alternating": {"alternating_flip": True, "random_flip": False},
+         "random": {"alternating_flip": False, "random_flip": True},
+         "none": {"alternating_flip": False, "random_flip": False}}
 
 
 def _arch_value(arch: str | None) -> Any:
@@ -84,7 +106,20 @@ def _arch_value(arch: str | None) -> Any:
 def config_from_args(args: argparse.Namespace, kind: str | None = None) -> TrainingConfig:
     """The run's settings: the recommended (or the --arch preset's) ones, then the options."""
     base = config_for(args.dataset, _arch_value(args.arch), kind=kind)
-    return base.replace(**{name: getattr(args, name) for name in _OPTION_FIELDS})
+    flips = FLIPS[args.flip] if args.flip else {}
+    return base.replace(**{name: getattr(args, name) for name in _OPTION_FIELDS}, **flips)
+
+
+def _recipe_text(config: TrainingConfig) -> str:
+    """The airbench-style settings in effect, for the line that starts a run."""
+    parts = [f"translate {config.translate}" if config.translate else "",
+             "alternating flip" if config.alternating_flip else "",
+             "random flip" if config.random_flip else "",
+             f"label smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
+             "summed loss" if config.sum_loss else "",
+             "lookahead" if config.lookahead else "",
+             f"TTA {config.tta}" if config.tta != "none" else ""]
+    return "".join(f", {part}" for part in parts if part)
 
 
 def _load_dataset(name: str, data_dir: str | None, out: TextIO) -> Any:
@@ -220,7 +255,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict:
     """--lr, --epochs, --schedule given with --resume; any other setting is refused."""
     from engine.training.run import RESUME_OVERRIDES
 
-    fixed = [name for name in _OPTION_FIELDS
+    fixed = [name for name in (*_OPTION_FIELDS, "flip")
              if name not in (*RESUME_OVERRIDES, "threads") and getattr(args, name) is not None]
     for name in ("dataset", "arch"):
         if getattr(args, name) is not None:
@@ -280,7 +315,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out.write(f"training {config.arch_label} on {config.dataset}: {config.epochs} epochs, batch "
               f"{config.batch_size}, {config.optimizer} lr {config.lr:g} ({config.schedule}), "
-              f"augment {'on' if config.augment else 'off'}, seed {config.seed}\n")
+              f"augment {'on' if config.augment else 'off'}{_recipe_text(config)}, "
+              f"seed {config.seed}\n")
     control = TrainingControl()
     with _InterruptToStop(control, out):
         trained = train_model(config, dataset, callbacks=[ProgressPrinter(out)],

@@ -80,7 +80,9 @@ def random_translate(batch: np.ndarray, rng: np.random.Generator, pad: int = 2) 
 
 class TranslateFlip:
     """airbench's training augmentation: random translation by up to ``translate`` pixels with
-    reflection padding, then, with ``alternating_flip``, a mirror that alternates by epoch.
+    reflection padding, then, with ``alternating_flip``, a mirror that alternates by epoch, or,
+    with ``random_flip``, each image mirrored with probability 1/2 in every batch (the usual
+    flip, for comparison).
 
     Alternating flip: a random half of the training set (each image with probability 1/2,
     drawn once from ``seed``) is mirrored in every even epoch and the other half in every odd
@@ -92,11 +94,14 @@ class TranslateFlip:
     """
 
     def __init__(self, num_images: int, seed: int = 0, translate: int = 2,
-                 alternating_flip: bool = True) -> None:
+                 alternating_flip: bool = True, random_flip: bool = False) -> None:
         if isinstance(translate, bool) or not isinstance(translate, int) or translate < 0:
             raise ValueError(f"translate must be a whole number of pixels >= 0, got {translate!r}")
+        if alternating_flip and random_flip:
+            raise ValueError("choose one flip: alternating or random")
         self.translate = translate
         self.alternating_flip = bool(alternating_flip)
+        self.random_flip = bool(random_flip)
         self.first_flip = np.random.default_rng([seed, 2]).random(num_images) < 0.5
 
     def at(self, batch: np.ndarray, rng: np.random.Generator, *, epoch: int,
@@ -106,11 +111,14 @@ class TranslateFlip:
         if self.alternating_flip:
             flip = self.first_flip[indices] ^ bool(epoch % 2)
             out[flip] = out[flip, :, ::-1]
+        elif self.random_flip:
+            flip = rng.random(len(out)) < 0.5
+            out[flip] = out[flip, :, ::-1]
         return out
 
     def __repr__(self) -> str:
         return (f"TranslateFlip(translate={self.translate}, "
-                f"alternating_flip={self.alternating_flip})")
+                f"alternating_flip={self.alternating_flip}, random_flip={self.random_flip})")
 
 
 class Augmenter:

@@ -35,7 +35,8 @@ class TrainingConfig:
     airbench's pieces: ``optimizer="decoupled_sgd"`` (lr and weight decay per 1024 examples),
     ``schedule="triangle"``, ``sum_loss`` (gradients of the summed loss), ``lookahead`` (EMA
     of the weights every 5 steps from epoch 3), ``translate`` (pixels of random translation
-    with reflection; replaces the dataset's default augmentation), ``alternating_flip`` and
+    with reflection; replaces the dataset's default augmentation), ``alternating_flip`` (or
+    ``random_flip``: each image mirrored with probability 1/2 per batch; at most one) and
     ``tta`` (test-time augmentation stored with the model: "none", "mirror", "translate",
     "mirror_translate").
     """
@@ -64,6 +65,7 @@ class TrainingConfig:
     lookahead: bool = False
     translate: int = 0
     alternating_flip: bool = False
+    random_flip: bool = False
     tta: str = "none"
 
     def __post_init__(self) -> None:
@@ -96,9 +98,11 @@ class TrainingConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 0,
                  f"{name.replace('_', ' ')} must be a whole number >= 0, got {value!r}")
-        for name in ("sum_loss", "lookahead", "alternating_flip"):
+        for name in ("sum_loss", "lookahead", "alternating_flip", "random_flip"):
             need(isinstance(getattr(self, name), bool),
                  f"{name.replace('_', ' ')} must be true or false, got {getattr(self, name)!r}")
+        need(not (self.alternating_flip and self.random_flip),
+             "choose one flip: alternating or random, not both")
         need(isinstance(self.translate, int) and not isinstance(self.translate, bool)
              and 0 <= self.translate <= 8,
              f"translate must be a whole number of pixels in 0..8, got {self.translate!r}")

@@ -128,10 +128,11 @@ def _build(config: TrainingConfig, dataset: Any, steps_per_epoch: int):
 
 
 def _augmenter(config: TrainingConfig, dataset: Any, num_images: int):
-    if config.translate or config.alternating_flip:
+    if config.translate or config.alternating_flip or config.random_flip:
         from engine.data.augment import TranslateFlip
 
-        return TranslateFlip(num_images, config.seed, config.translate, config.alternating_flip)
+        return TranslateFlip(num_images, config.seed, config.translate, config.alternating_flip,
+                             config.random_flip)
     if not config.augment:
         return None
     from engine.data import Augmenter
@@ -180,9 +181,10 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
     if config is None:
         raise ValueError("train_model needs a TrainingConfig (or a checkpoint to resume)")
     config.validate()
-    if dataset.kind == "digits" and ("mirror" in config.tta or config.alternating_flip):
+    if dataset.kind == "digits" and ("mirror" in config.tta or config.alternating_flip
+                                     or config.random_flip):
         raise ValueError("a mirrored digit is another symbol: for digits use test-time "
-                         "augmentation \"translate\" or \"none\" and no alternating flip")
+                         "augmentation \"translate\" or \"none\" and no flip")
     if config.threads:
         set_num_threads(config.threads)
 

@@ -72,3 +72,26 @@ def test_translation_without_flip_and_the_seed_decides():
     assert not np.array_equal(TranslateFlip(50, seed=1).first_flip, a.first_flip)
     with pytest.raises(ValueError, match="translate must be a whole number of pixels"):
         TranslateFlip(5, translate=-1)
+
+
+def test_random_flip_mirrors_about_half_of_each_batch_and_differs_between_batches():
+    x = _images(n=400, h=4, w=5)
+    augment = TranslateFlip(len(x), seed=0, translate=0, alternating_flip=False,
+                            random_flip=True)
+    rng = np.random.default_rng(5)
+    flips = []
+    for _ in range(2):
+        out = augment.at(x, rng, epoch=0, indices=np.arange(len(x)))
+        same = np.all(out == x, axis=(1, 2, 3))
+        mirrored = np.all(out == x[:, :, ::-1], axis=(1, 2, 3))
+        assert np.all(same | mirrored)
+        flips.append(mirrored)
+    assert all(150 < f.sum() < 250 for f in flips)
+    assert (flips[0] != flips[1]).sum() > 100  # drawn per batch, not once per image
+    plain = TranslateFlip(len(x), seed=0, translate=0, alternating_flip=False)
+    assert np.array_equal(plain.at(x, rng, epoch=0, indices=np.arange(len(x))), x)
+
+
+def test_one_flip_at_a_time():
+    with pytest.raises(ValueError, match="choose one flip"):
+        TranslateFlip(10, alternating_flip=True, random_flip=True)
