@@ -35,14 +35,3 @@ def run_line(dataset_name: str, config) -> str:
     return (f"<b>{dataset_name}</b> · {config.arch_label} · {config.epochs} epochs · batch "
             f"{config.batch_size} · {config.optimizer} lr {config.lr:g} ({config.schedule})"
             f"{' · augmented' if config.augment else ''}")
-
-
-def unfinished_line(state: dict) -> str:
-    """The offer to resume the run a checkpoint ``state`` holds."""
-    extra = state.get("extra", {})
-    config = extra.get("config", {})
-    dataset = (extra.get("dataset") or {}).get("name", "?")
-    arch = config.get("arch") if isinstance(config.get("arch"), str) else "custom"
-    return (f"<b>An unfinished run was found</b>: {dataset}, {arch}, stopped at epoch "
-            f"{int(state.get('epoch', 0)) + 1} of {config.get('epochs', '?')}, batch "
-            f"{state.get('batch', 0)}. Resume it where it stopped?")

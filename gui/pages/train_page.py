@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.training.checkpoint import checkpoint_path, load_checkpoint
 from engine.training.config import CHECKPOINT_EVERY
 from gui.messages import show_error
+from gui.pages.unfinished_run import UnfinishedRunBanner
 from gui.qt_compat import emit
-from gui.run_text import epoch_line, progress_line, run_line, unfinished_line
+from gui.run_text import epoch_line, progress_line, run_line
 from gui.settings import Settings
 from gui.state import AppModel, RunResult, TrainingSnapshot
 from gui.state.model_facts import checkpoint_of, stopped_at, test_accuracy, train_seconds
@@ -61,7 +61,7 @@ class TrainPage(QWidget):
         self.run_label = QLabel()
         self.run_label.setWordWrap(True)
 
-        self.resume_banner = Banner("#fff4d6", ("Resume it", "Discard"))
+        self.resume_banner = UnfinishedRunBanner(self.checkpoint_dir, self.log_message)
         self.resume_label = self.resume_banner.label
         self.resume_button, self.discard_button = self.resume_banner.buttons
         # A stopped run never replaces the current model by itself: the user decides here.
@@ -318,7 +318,7 @@ class TrainPage(QWidget):
             self.log_message(f"Training finished in {seconds:.1f} s{acc_text}")
             self.progress.setValue(self.progress.maximum())
             self.progress_label.setText(f"Finished in {seconds:.1f} s{acc_text}")
-            self._remove_checkpoint()
+            self.resume_banner.discard()
             self.checkpoint_label.setText("Run complete: checkpoint removed (save the model "
                                           "with File ▸ Save model)")
         else:
@@ -368,34 +368,20 @@ class TrainPage(QWidget):
         bar = self.log.verticalScrollBar()
         bar.setValue(bar.maximum())
 
-    # --- unfinished runs ---------------------------------------------------------------------
+    # --- unfinished runs (gui/pages/unfinished_run.py) --------------------------------------
     def unfinished_checkpoint(self) -> Path | None:
-        path = checkpoint_path(self.checkpoint_dir())
-        return path if path.is_file() else None
+        return self.resume_banner.checkpoint()
 
     def check_unfinished(self) -> None:
         """Offer to resume when a previous run left a checkpoint."""
-        path = self.unfinished_checkpoint()
-        if path is None or self.is_running():
-            self.resume_banner.setVisible(False)
-            return
-        try:
-            state = load_checkpoint(path)
-        except (ValueError, OSError) as exc:
-            self.resume_label.setText(f"A checkpoint at {path} cannot be read: {exc}")
-            self.resume_button.setEnabled(False)
-            self.resume_banner.setVisible(True)
-            return
-        self._unfinished_dataset = (state.get("extra", {}).get("dataset") or {}).get("name")
-        self.resume_label.setText(unfinished_line(state))
-        self.resume_banner.setVisible(True)
+        self.resume_banner.refresh(self.is_running())
         self._update_buttons()
 
     def resume_unfinished(self) -> None:
         path = self.unfinished_checkpoint()
         if path is None:
             return
-        name = getattr(self, "_unfinished_dataset", None)
+        name = self.resume_banner.dataset_name
         ds = self.app_model.dataset
         if ds is not None and (name is None or ds.name == name):
             self.start_training(resume_from=path)
@@ -405,16 +391,7 @@ class TrainPage(QWidget):
             self.app_model.request_dataset(name)
 
     def discard_unfinished(self) -> None:
-        self._remove_checkpoint()
-        self.resume_banner.setVisible(False)
-
-    def _remove_checkpoint(self) -> None:
-        path = self.unfinished_checkpoint()
-        if path is not None:
-            try:
-                path.unlink()
-            except OSError as exc:
-                self.log_message(f"Could not remove the checkpoint {path}: {exc}")
+        self.resume_banner.discard()
 
     def _on_dataset_changed(self, dataset: Any) -> None:
         if self._pending_resume is not None and dataset is not None:

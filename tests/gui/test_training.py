@@ -139,7 +139,9 @@ def test_pause_resume_stop_and_resume_after_restart(qtbot, window, settings, tmp
     again = MainWindow(settings=settings)
     qtbot.addWidget(again)
     assert again.train_page.resume_banner.isVisibleTo(again.train_page)
-    assert "unfinished run" in again.train_page.resume_label.text()
+    offer = again.train_page.resume_label.text()
+    dataset_name = window.app_model.dataset.name
+    assert "unfinished run" in offer and f": {dataset_name}, " in offer and "batch " in offer
     again.app_model.set_dataset(window.app_model.dataset)
     seen = []
     again.train_page.resume_unfinished()
