@@ -52,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "of --augment's (airbench: 2)")
     p.add_argument("--flip", choices=FLIPS, help="mirror training images: alternating (a "
                    "random half, the other half next epoch; airbench), random (each with "
-                   "probability 1/2), none; colour images only")
+                   "probability 1/2), none; colour images only; like --translate, a flip "
+                   "replaces --augment's crops and flips")
     p.add_argument("--tta", choices=TTA_MODES, help="test-time augmentation stored with the "
                    "model: averaged predictions of the image and its mirror and/or 1-pixel "
                    "translations (mirrors for colour images only)")
