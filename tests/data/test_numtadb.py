@@ -144,3 +144,15 @@ def test_corrupt_array_zip(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match=r"numtaX_train.zip: not a readable NumPy array file"):
         data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_arrays_release_reports_countable_progress(tmp_path):
+    write_numta_arrays(tmp_path / "numtadb", n=50, zipped=False)
+    seen = []
+    ds = data.load("numtadb", data_dir=tmp_path, cache_dir=tmp_path / "cache",
+                   progress=lambda done, total, message: seen.append((done, total)))
+    counted = [(done, total) for done, total in seen if total]
+    # A percentage can be shown: the images are counted, in order, up to all 50.
+    assert counted and counted[-1] == (50, 50)
+    assert [done for done, _ in counted] == sorted(done for done, _ in counted)
+    assert len(ds.y_train) + len(ds.y_test) == 50
