@@ -111,23 +111,22 @@ class MainWindow(QMainWindow):
                                         QKeySequence.StandardKey.Save)
         self.save_as_action = self._action("Save model &as…", self.save_model_dialog,
                                            QKeySequence.StandardKey.SaveAs)
-        self.export_npz_action = self._action("Export weights (.npz + .json)…",
-                                              self.export_npz_dialog)
-        self.export_onnx_action = self._action("Export ONNX (.onnx)…", lambda: (
+        self.export_npz_action = self._action("&Weights (.npz + .json)…", self.export_npz_dialog)
+        self.export_onnx_action = self._action("&ONNX (.onnx)…", lambda: (
             model_files.export_onnx_dialog(self, self.app_model, self.settings)))
         self.rename_classes_action = self._action("Rename &classes…", lambda: (
             rename_classes_dialog(self, self.app_model)))
-        self.export_plot_action = self._action("Export training plot (PNG / CSV)…",
+        self.export_plot_action = self._action("Training &plot (PNG / CSV)…",
                                                self.export_plot_dialog)
-        self.export_cm_action = self._action("Export confusion matrix (PNG / CSV)…",
+        self.export_cm_action = self._action("&Confusion matrix (PNG / CSV)…",
                                              self.export_confusion_dialog)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        for action in (self.save_action, self.save_as_action, self.export_npz_action,
-                       self.export_onnx_action, self.rename_classes_action):
+        for action in (self.save_action, self.save_as_action, self.rename_classes_action):
             file_menu.addAction(action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.export_plot_action)
-        file_menu.addAction(self.export_cm_action)
+        self.export_menu = file_menu.addMenu("&Export")
+        for action in (self.export_onnx_action, self.export_npz_action, self.export_plot_action,
+                       self.export_cm_action):
+            self.export_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = bar.addMenu("&View")

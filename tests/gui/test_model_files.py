@@ -103,3 +103,11 @@ def test_a_file_that_is_not_onnx_is_refused_in_one_line_and_the_model_stays(wind
     assert len(boxes) == 1 and "not an ONNX model" in boxes[0].text()
     assert "\n" not in boxes[0].text() and "Traceback" not in boxes[0].text()
     assert window.app_model.trained is tiny_model
+
+
+def test_every_export_is_under_file_export(window):
+    texts = [action.text() for action in window.export_menu.actions()]
+    assert texts == ["&ONNX (.onnx)…", "&Weights (.npz + .json)…",
+                     "Training &plot (PNG / CSV)…", "&Confusion matrix (PNG / CSV)…"]
+    file_menu = window.menuBar().actions()[0].menu()
+    assert window.export_menu.menuAction() in file_menu.actions()
