@@ -117,22 +117,16 @@ def non_finite_parts(state: dict) -> list[str]:
     return bad
 
 
-def state_is_finite(state: dict) -> bool:
-    """True when every floating-point array of the model and optimizer state is finite."""
-    return not non_finite_parts(state)
-
-
-def save_checkpoint(state: dict, path: str | os.PathLike) -> bool:
-    """Write ``state`` to ``path`` atomically.
-
-    A state holding NaN or Inf parameters or optimizer moments is not written (the previous,
-    good checkpoint is kept); returns whether the file was written.
-    """
-    if not state_is_finite(state):
-        return False
+def save_checkpoint(state: dict, path: str | os.PathLike) -> list[str]:
+    """Write ``state`` to ``path`` atomically, unless it holds NaN or Inf parameters or
+    optimizer moments: then nothing is written (the previous, good checkpoint is kept) and the
+    names of those parts are returned. An empty list means the file was written."""
+    bad = non_finite_parts(state)
+    if bad:
+        return bad
     content = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **state}
     dump_plain(content, path, file_format=CHECKPOINT_FORMAT)
-    return True
+    return []
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.training.callbacks import Callback, CallbackList, EarlyStopping, History, LambdaCallback
-from engine.training.checkpoint import non_finite_parts, save_checkpoint
+from engine.training.checkpoint import save_checkpoint
 from engine.training.config import TrainingConfig, recommended_config
 from engine.training.divergence import DivergenceGuard, TrainingDivergedError
 
@@ -379,8 +379,7 @@ class Trainer:
         path = Path(path) if path else self.checkpoint_path
         if path is None or self.guard.suspect:
             return None
-        state = self.state_dict()
-        bad = non_finite_parts(state)
+        bad = save_checkpoint(self.state_dict(), path)
         if bad:
             part = "optimizer state" if bad[0].startswith("optimizer") else "network"
             raise TrainingDivergedError(
@@ -389,7 +388,6 @@ class Trainer:
                 f"{self.batch}, so it cannot be saved; the learning rate is probably too high, "
                 f"try a lower one" + (f"; the last good checkpoint is {self.last_checkpoint}"
                                       if self.last_checkpoint else "") + "; no model was saved")
-        save_checkpoint(state, path)
         self.last_checkpoint = path
         self.callbacks.call("on_checkpoint_saved", str(path),
                             {"epoch": self.epoch, "batch": self.batch, "step": self.step})

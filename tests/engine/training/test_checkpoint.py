@@ -18,8 +18,8 @@ from engine.training.checkpoint import (
     CheckpointError,
     checkpoint_path,
     load_checkpoint,
+    non_finite_parts,
     save_checkpoint,
-    state_is_finite,
 )
 from engine.training.run import TrainingConfig, train_model
 from tests.engine.training_toys import TOY_SPEC, toy_dataset
@@ -31,7 +31,7 @@ def test_round_trip_and_folder_lookup(tmp_path):
     state = {"model": {"w": np.arange(3.0)}, "optimizer": {}, "epoch": 1, "batch": 0, "step": 4,
              "seed": 0, "batch_size": 8, "sums": {}, "generators": {}, "history": {},
              "extra": {}}
-    assert save_checkpoint(state, checkpoint_path(tmp_path))
+    assert save_checkpoint(state, checkpoint_path(tmp_path)) == []  # written
     loaded = load_checkpoint(tmp_path)  # a folder means its latest checkpoint
     np.testing.assert_array_equal(loaded["model"]["w"], np.arange(3.0))
     assert loaded["epoch"] == 1
@@ -42,9 +42,10 @@ def test_non_finite_state_is_not_written(tmp_path):
     save_checkpoint({"model": {"w": np.ones(2)}, "optimizer": {}}, path)
     before = path.read_bytes()
     bad = {"model": {"w": np.array([1.0, np.nan])}, "optimizer": {}}
-    assert not state_is_finite(bad)
-    assert not save_checkpoint(bad, path)
-    assert not save_checkpoint({"model": {}, "optimizer": {"m": {"x": np.array([np.inf])}}}, path)
+    assert non_finite_parts(bad) == ["model.w"]
+    assert save_checkpoint(bad, path) == ["model.w"]  # refused, naming what overflowed
+    assert save_checkpoint({"model": {}, "optimizer": {"m": {"x": np.array([np.inf])}}},
+                           path) == ["optimizer.m.x"]
     assert path.read_bytes() == before
 
 
