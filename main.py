@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-MODEL_SUFFIXES = (".pkl", ".npz")
+MODEL_SUFFIXES = (".pkl", ".npz", ".onnx")  # what File ▸ Open takes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -214,6 +214,7 @@ def test_main_with_a_model_file_opens_the_app_with_it(qtbot, monkeypatch, tiny_m
     opened: list = []
     monkeypatch.setattr("gui.app.run_app", lambda path=None: opened.append(path) or 0)
     assert main.main(["model.pkl"]) == 0 and opened == ["model.pkl"]
+    assert main.main(["model.onnx"]) == 0 and opened[-1] == "model.onnx"  # as File ▸ Open
     path = tmp_path / "mine.pkl"
     save_model(tiny_model, path)
     window = create_window(settings=settings, load_dataset=False, model_path=path)
