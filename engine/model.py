@@ -135,12 +135,15 @@ class Sequential:
     def backward(self, dlogits: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dlogits: (N, num_classes) -> dx (N, *input_shape); sets every layer's grads.
 
-        ``input_grad=False`` (a training step) lets a first layer that supports it (Conv2D's
-        ``needs_input_grad``) skip the input gradient nobody uses; dx may then be None.
+        ``input_grad=False`` (a training step) stops at the first layer with a trainable
+        parameter: the layers before it (airbench's whitening once its bias has frozen) are
+        skipped, and that layer skips the input gradient nobody uses if it can (Conv2D's
+        ``needs_input_grad``); dx is then None.
         """
-        first = self.layers[0]
-        if hasattr(first, "needs_input_grad"):
-            first.needs_input_grad = input_grad
+        stop = 0 if input_grad else self.first_trainable_layer()
+        for index, layer in enumerate(self.layers):
+            if hasattr(layer, "needs_input_grad"):
+                layer.needs_input_grad = input_grad or index != stop
         clock = time.perf_counter
         timings = self.timings
         # Runs the last forward executed fused, by index of their last layer.
@@ -148,7 +151,7 @@ class Sequential:
         self.fused_done = []
         d = dlogits
         i = len(self.layers) - 1
-        while i >= 0:
+        while i >= stop:
             start = clock()
             head = fused_ends.get(i)
             if head is not None:
@@ -161,7 +164,14 @@ class Sequential:
                 d = self.layers[i].backward(d)
                 timings[self.layer_names[i]]["backward"] += clock() - start
             i = head - 1
-        return d
+        return d if input_grad else None
+
+    def first_trainable_layer(self) -> int:
+        """Index of the first layer with a parameter training changes (0 if there is none)."""
+        for index, layer in enumerate(self.layers):
+            if any(key not in layer.frozen for key in layer.params):
+                return index
+        return 0
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """x: (N, *input_shape) normalised input -> (N, num_classes) softmax probabilities."""

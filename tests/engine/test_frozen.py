@@ -105,3 +105,27 @@ def test_the_whitening_bias_trains_its_epochs_then_stops_and_a_resume_agrees():
     for key, value in trainer.model.state_dict().items():
         np.testing.assert_array_equal(resumed.model.state_dict()[key], value)
     assert "whiten1.b" in resumed.model.frozen_names()
+
+
+def test_a_training_backward_skips_the_frozen_layers_in_front_and_keeps_every_other_grad():
+    x = np.random.default_rng(1).standard_normal((4, 8, 8, 1)).astype(np.float32)
+    full, short = _model(), _model()
+    for model in (full, short):
+        model.set_trainable("whiten1.b", False)
+        model.zero_grad()
+        dlogits = np.ones_like(model.forward(x, training=True))
+    assert full.backward(dlogits) is not None  # the whole chain, down to the input
+    assert short.first_trainable_layer() == 2
+    assert short.backward(dlogits, input_grad=False) is None
+    for (name, _, g_full), (_, _, g_short) in zip(full.parameters(), short.parameters(),
+                                                  strict=True):
+        if name.startswith("whiten1"):  # skipped: its gradient was never computed
+            assert not g_short.any(), name
+        else:
+            np.testing.assert_array_equal(g_short, g_full, err_msg=name)
+    assert full.layers[0].grads["b"].any()
+    # With the whitening bias trainable the backward reaches the first layer again.
+    short.set_trainable("whiten1.b", True)
+    short.forward(x, training=True)
+    short.backward(dlogits, input_grad=False)
+    assert short.layers[0].grads["b"].any()
