@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.training.callbacks import Callback
-from engine.training.config import OPTIMIZERS, SCHEDULES, TrainingConfig, config_for
+from engine.training.config import (
+    FLIPS,
+    MAX_TRANSLATE,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainingConfig,
+    config_for,
+)
 from engine.tta import TTA_MODES
 
 DEFAULT_CHECKPOINT_ROOT = Path("checkpoints")
@@ -48,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shifts/rotations (digits) or crops/flips (colour)")
     p.add_argument("--translate", type=int, metavar="PIXELS",
-                   help="random translation by up to PIXELS with reflection (0..8), instead "
+                   help=f"random translation by up to PIXELS with reflection "
+                   f"(0..{MAX_TRANSLATE}), instead "
                    "of --augment's (airbench: 2)")
     p.add_argument("--flip", choices=FLIPS, help="mirror training images: alternating (a "
                    "random half, the other half next epoch; airbench), random (each with "
@@ -85,10 +93,6 @@ _OPTION_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nester
                   "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "sum_loss",
                   "lookahead", "grad_clip", "augment", "translate", "tta", "seed", "threads",
                   "val_split", "early_stopping", "max_train_images", "checkpoint_every")
-# --flip -> the two flip fields of TrainingConfig.
-FLIPS = {"alternating": {"alternating_flip": True, "random_flip": False},
-         "random": {"alternating_flip": False, "random_flip": True},
-         "none": {"alternating_flip": False, "random_flip": False}}
 
 
 def _arch_value(arch: str | None) -> Any:

@@ -20,6 +20,12 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 # Batches between checkpoints of a run (each epoch end and a stop write one too): the one
 # cadence of the command line and the app.
 CHECKPOINT_EVERY = 100
+# The most pixels of random translation a run may ask for (airbench uses 2).
+MAX_TRANSLATE = 8
+# The training-image flip a user picks, as the two TrainingConfig fields that carry it.
+FLIPS = {"alternating": {"alternating_flip": True, "random_flip": False},
+         "random": {"alternating_flip": False, "random_flip": True},
+         "none": {"alternating_flip": False, "random_flip": False}}
 
 
 @dataclass
@@ -88,6 +94,10 @@ class TrainingConfig:
         need(str(self.schedule).lower() in SCHEDULES,
              f"unknown schedule {self.schedule!r} (choose from: {', '.join(SCHEDULES)})")
         need(0 <= self.val_split < 1, f"validation split must be in [0, 1), got {self.val_split}")
+        need(isinstance(self.momentum, int | float) and 0 <= self.momentum < 1,
+             f"momentum must be in [0, 1), got {self.momentum!r}")
+        need(isinstance(self.weight_decay, int | float) and self.weight_decay >= 0,
+             f"weight decay must be >= 0, got {self.weight_decay!r}")
         need(0 <= self.label_smoothing < 1,
              f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         need(self.warmup_epochs >= 0, f"warm-up must be >= 0 epochs, got {self.warmup_epochs}")
@@ -104,12 +114,27 @@ class TrainingConfig:
         need(not (self.alternating_flip and self.random_flip),
              "choose one flip: alternating or random, not both")
         need(isinstance(self.translate, int) and not isinstance(self.translate, bool)
-             and 0 <= self.translate <= 8,
-             f"translate must be a whole number of pixels in 0..8, got {self.translate!r}")
+             and 0 <= self.translate <= MAX_TRANSLATE,
+             f"translate must be a whole number of pixels in 0..{MAX_TRANSLATE}, "
+             f"got {self.translate!r}")
         need(self.tta in TTA_MODES, f"unknown test-time augmentation {self.tta!r} (choose from: "
              f"{', '.join(TTA_MODES)})")
         self.optimizer = str(self.optimizer).lower()
         self.schedule = str(self.schedule).lower()
+
+    def validate_for_kind(self, kind: str | None) -> None:
+        """Raise ValueError when a setting does not suit images of this kind ("digits",
+        "grey", "colour"; None = not known yet): a mirrored digit is another symbol."""
+        if kind == "digits" and ("mirror" in self.tta or self.alternating_flip
+                                 or self.random_flip):
+            raise ValueError("a mirrored digit is another symbol: for digits use test-time "
+                             "augmentation \"translate\" or \"none\" and no flip")
+
+    @property
+    def flip(self) -> str:
+        """The flip as one of :data:`FLIPS` ("none", "alternating", "random")."""
+        return "alternating" if self.alternating_flip else \
+            "random" if self.random_flip else "none"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -181,10 +181,7 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
     if config is None:
         raise ValueError("train_model needs a TrainingConfig (or a checkpoint to resume)")
     config.validate()
-    if dataset.kind == "digits" and ("mirror" in config.tta or config.alternating_flip
-                                     or config.random_flip):
-        raise ValueError("a mirrored digit is another symbol: for digits use test-time "
-                         "augmentation \"translate\" or \"none\" and no flip")
+    config.validate_for_kind(dataset.kind)
     if config.threads:
         set_num_threads(config.threads)
 

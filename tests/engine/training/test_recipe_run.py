@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.serialize import load_model, save_model
-from engine.training.config import TrainingConfig
+from engine.training.config import FLIPS, TrainingConfig
 from engine.training.run import train_model
 from tests.engine.training_toys import toy_dataset
 
@@ -39,7 +39,9 @@ def test_a_run_with_the_recipe_fits_whitening_freezes_its_bias_and_keeps_tta(tmp
 def test_bad_recipe_settings_are_refused_in_one_line():
     for changes, message in (({"tta": "rotate"}, "unknown test-time augmentation 'rotate'"),
                              ({"translate": 9}, "translate must be a whole number of pixels"),
-                             ({"lookahead": "yes"}, "lookahead must be true or false")):
+                             ({"lookahead": "yes"}, "lookahead must be true or false"),
+                             ({"momentum": 1.0}, r"momentum must be in \[0, 1\), got 1.0"),
+                             ({"weight_decay": -0.1}, "weight decay must be >= 0")):
         with pytest.raises(ValueError, match=message):
             TrainingConfig(**changes)
 
@@ -64,3 +66,13 @@ def test_digits_refuse_mirrors():
         config = TrainingConfig(dataset="toy", arch=SPEC, epochs=1, **changes)
         with pytest.raises(ValueError, match="a mirrored digit is another symbol"):
             train_model(config, dataset)
+
+
+def test_the_mirror_refusal_is_the_configs_own_for_every_kind():
+    mirrored = TrainingConfig(tta="mirror_translate", random_flip=True)
+    with pytest.raises(ValueError, match="a mirrored digit is another symbol"):
+        mirrored.validate_for_kind("digits")
+    for kind in ("grey", "colour", None):
+        mirrored.validate_for_kind(kind)
+    TrainingConfig(tta="translate").validate_for_kind("digits")
+    assert [TrainingConfig(**fields).flip for fields in FLIPS.values()] == list(FLIPS)
