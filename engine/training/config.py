@@ -133,8 +133,8 @@ class TrainingConfig:
     @property
     def flip(self) -> str:
         """The flip as one of :data:`FLIPS` ("none", "alternating", "random")."""
-        return "alternating" if self.alternating_flip else \
-            "random" if self.random_flip else "none"
+        fields = {"alternating_flip": self.alternating_flip, "random_flip": self.random_flip}
+        return next(name for name, flip in FLIPS.items() if flip == fields)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

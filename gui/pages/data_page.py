@@ -103,6 +103,7 @@ class DataPage(QWidget):
         self.train_button.clicked.connect(lambda: self.app_model.request_training())
         app_model.dataset_changed.connect(self._on_dataset_changed)
         app_model.model_changed.connect(self._on_model_changed)
+        self.hyper.set_dataset_kind(getattr(app_model.dataset, "kind", None))
         self.apply_recommended()
 
     # --- dataset -----------------------------------------------------------------------------
@@ -130,6 +131,7 @@ class DataPage(QWidget):
             self.load_dataset(name)
 
     def _on_dataset_changed(self, dataset: Any) -> None:
+        self.hyper.set_dataset_kind(getattr(dataset, "kind", None))
         if dataset is not None:
             model = self.app_model.model
             if model is None or model.origin is not ModelOrigin.FILE or \
