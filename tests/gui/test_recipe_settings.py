@@ -86,6 +86,15 @@ def test_recommended_on_cifar10_sets_up_airbench93_with_its_whole_recipe(window)
     assert window.app_model.training_setup.config.to_dict() == config.to_dict()
     assert (config.lr, config.momentum, config.lookahead, config.tta) == \
         (11.5, 0.85, True, "mirror_translate")
+    # Folded away, the recipe is summed up in a line.
+    assert not form.recipe.isVisibleTo(form)
+    assert "lookahead" in form.recipe_summary.text()
+    assert "TTA mirror_translate" in form.recipe_summary.text()
+    form.recipe_button.click()
+    assert form.recipe.isVisibleTo(form)
+    # 11.5 is a per-1024-images rate of decoupled_sgd; for Adam it is a slip of the keyboard.
+    form.optimizer.setCurrentText("adam")
+    assert form.error_label.text().startswith("Learning rate 11.5 is out of range")
 
 
 def test_an_opened_models_settings_show_in_full(window, tiny_dataset):
