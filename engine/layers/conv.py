@@ -190,37 +190,31 @@ class Conv2D(Layer):
     def _buffer(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         return self.workspace.array(("conv", *key), shape, dtype)
 
-    def _pad(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    def _pad(self, x: np.ndarray, role: str) -> np.ndarray:
         """x zero-padded, in a persistent buffer whose borders stay zero between batches.
 
-        x: (N, H, W, C) -> (N, H + top + bottom, W + left + right, C), or ``shape`` when given
-        (larger, for Winograd tiles: the extra rows and columns are zeros too).
+        x: (N, H, W, C) -> (N, H + top + bottom, W + left + right, C).
         """
-        xp, fill = self.padded_input(x, role, shape)
+        xp, fill = self.padded_input(x, role)
         fill(0, len(x))
         return xp
 
-    def padded_input(self, x: np.ndarray, role: str, shape: tuple[int, ...] | None = None,
-                     relu: bool = False) -> tuple[np.ndarray, Callable[[int, int], None]]:
+    def padded_input(self, x: np.ndarray, role: str
+                     ) -> tuple[np.ndarray, Callable[[int, int], None]]:
         """The buffer of :meth:`_pad` with its borders zero, and ``fill(i0, i1)`` copying
         images i0:i1 of x into it: chunk passes fill their own images, on their own thread,
         right before they read them. Returns x itself (and a no-op) when there is no padding.
-        ``relu`` fills max(x, 0) instead (a ReLU before the conv, done in the same pass).
         """
         top, bottom, left, right = self.pads
         n, h, w, c = x.shape
-        if shape is None:
-            if not any(self.pads) and not relu:
-                return x, lambda i0, i1: None
-            shape = (n, h + top + bottom, w + left + right, c)
+        if not any(self.pads):
+            return x, lambda i0, i1: None
+        shape = (n, h + top + bottom, w + left + right, c)
         buf = self.workspace.zero_bordered(("conv", "pad", role), shape, x.dtype)
         inner = buf[:, top : top + h, left : left + w, :]
 
         def fill(i0: int, i1: int) -> None:
-            if relu:
-                np.maximum(x[i0:i1], 0, out=inner[i0:i1])
-            else:
-                inner[i0:i1] = x[i0:i1]
+            inner[i0:i1] = x[i0:i1]
 
         return buf, fill
 

@@ -103,11 +103,16 @@ def test_float32_stays_float32_and_matches_float64():
     np.testing.assert_allclose(y32, layer64.forward(x), rtol=1e-4, atol=1e-5)
 
 
-def test_repeated_batches_reuse_buffers_without_stale_values():
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_repeated_batches_reuse_buffers_without_stale_values(algorithm, monkeypatch):
+    # Winograd pads chunk by chunk into one buffer per thread: chunks of 1 and 2 images,
+    # large values first, so that a border left dirty by one chunk would show in the next.
+    monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 9000)
     layer = _layer(3, 2, 3, 1, "same")
+    layer.algorithm = algorithm
     rng = np.random.default_rng(6)
-    for shape in [(3, 5, 5, 3), (2, 5, 5, 3), (3, 7, 4, 3)]:
-        x = rng.standard_normal(shape)
+    for shape in [(8, 5, 5, 3), (7, 5, 5, 3), (2, 5, 5, 3), (3, 7, 4, 3), (8, 5, 5, 3)]:
+        x = rng.standard_normal(shape) * 100
         expected = conv2d_forward(x, layer.params["W"], layer.params["b"], 1, layer.pads)
         np.testing.assert_allclose(layer.forward(x), expected, atol=1e-12)
         np.testing.assert_allclose(layer.forward(x, training=False), expected, atol=1e-12)
