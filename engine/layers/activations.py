@@ -29,8 +29,11 @@ class ReLU(Layer):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx = np.empty(self._mask.shape, dout.dtype)
-        df, mf, xf = dout.reshape(-1), self._mask.reshape(-1), dx.reshape(-1)
+        if self._mask is None:
+            raise RuntimeError("ReLU.backward called without a forward")
+        mask, self._mask = self._mask, None  # consumed: not held until the next step
+        dx = np.empty(mask.shape, dout.dtype)
+        df, mf, xf = dout.reshape(-1), mask.reshape(-1), dx.reshape(-1)
 
         def part(i0: int, i1: int) -> None:
             np.multiply(df[i0:i1], mf[i0:i1], out=xf[i0:i1])
@@ -84,50 +87,26 @@ class GELU(Layer):
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        """d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t the tanh."""
-        dt = x.dtype.type
         out = np.empty(x.shape, x.dtype)
         slope = np.empty(x.shape, x.dtype) if training else None
-        xf, of = x.reshape(-1), out.reshape(-1)
-        sf = slope.reshape(-1) if training else None
-
-        def part(i0: int, i1: int) -> None:
-            for a in range(i0, i1, _GELU_SLICE):
-                b = min(a + _GELU_SLICE, i1)
-                xs, os_ = xf[a:b], of[a:b]
-                x2 = np.multiply(xs, xs)
-                t = np.multiply(x2, dt(_GELU_A))
-                t += 1
-                t *= xs
-                t *= dt(_GELU_C)
-                np.tanh(t, out=t)
-                np.add(t, 1, out=os_)
-                os_ *= xs
-                os_ *= dt(0.5)
-                if sf is None:
-                    continue
-                ss = sf[a:b]
-                x2 *= dt(3 * _GELU_A * _GELU_C)
-                x2 += dt(_GELU_C)
-                x2 *= xs
-                np.multiply(t, t, out=ss)
-                np.subtract(1, ss, out=ss)
-                ss *= x2
-                ss += t
-                ss += 1
-                ss *= dt(0.5)
-
-        _over_flat(part, of)
+        _gelu(x, out, slope)
         self._slope = slope
         # Evaluation keeps only a reference to x, for a backward that may still come (saliency).
         self._x = None if training else x
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        if self._slope is None:
-            self.forward(self._x, training=True)
+        """dout -> dx = dout * GELU'(x). A training forward's slope is consumed: kept past
+        its backward, every GELU of a network held one until the next step."""
+        if self._slope is not None:
+            slope, self._slope = self._slope, None
+        elif self._x is not None:
+            slope = np.empty(self._x.shape, self._x.dtype)
+            _gelu(self._x, np.empty_like(slope), slope)
+        else:
+            raise RuntimeError("GELU.backward called without a forward")
         dx = np.empty(dout.shape, dout.dtype)
-        sf, df, gf = self._slope.reshape(-1), dout.reshape(-1), dx.reshape(-1)
+        sf, df, gf = slope.reshape(-1), dout.reshape(-1), dx.reshape(-1)
 
         def part(i0: int, i1: int) -> None:
             np.multiply(df[i0:i1], sf[i0:i1], out=gf[i0:i1])
@@ -137,6 +116,44 @@ class GELU(Layer):
 
     def __repr__(self) -> str:
         return "GELU(approximate='tanh')"
+
+
+def _gelu(x: np.ndarray, out: np.ndarray, slope: np.ndarray | None) -> None:
+    """out = GELU(x) and, unless None, slope = its derivative, all the same shape.
+
+    d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t the tanh.
+    """
+    dt = x.dtype.type
+    xf, of = x.reshape(-1), out.reshape(-1)
+    sf = slope.reshape(-1) if slope is not None else None
+
+    def part(i0: int, i1: int) -> None:
+        for a in range(i0, i1, _GELU_SLICE):
+            b = min(a + _GELU_SLICE, i1)
+            xs, os_ = xf[a:b], of[a:b]
+            x2 = np.multiply(xs, xs)
+            t = np.multiply(x2, dt(_GELU_A))
+            t += 1
+            t *= xs
+            t *= dt(_GELU_C)
+            np.tanh(t, out=t)
+            np.add(t, 1, out=os_)
+            os_ *= xs
+            os_ *= dt(0.5)
+            if sf is None:
+                continue
+            ss = sf[a:b]
+            x2 *= dt(3 * _GELU_A * _GELU_C)
+            x2 += dt(_GELU_C)
+            x2 *= xs
+            np.multiply(t, t, out=ss)
+            np.subtract(1, ss, out=ss)
+            ss *= x2
+            ss += t
+            ss += 1
+            ss *= dt(0.5)
+
+    _over_flat(part, of)
 
 
 def _over_flat(part, flat: np.ndarray) -> None:

@@ -143,7 +143,10 @@ class BatchNorm(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: same shape as x -> dx; sets grads["gamma"], grads["beta"]."""
-        saved, factor, training, shape = self._cache
+        if self._cache is None:
+            raise RuntimeError("BatchNorm.backward called without a forward")
+        # Consumed: a training step's centred inputs would otherwise stay until the next one.
+        (saved, factor, training, shape), self._cache = self._cache, None
         d2 = dout.reshape(-1, self.num_features)
         dtype = d2.dtype
         dx = np.empty_like(d2)
