@@ -33,7 +33,7 @@ from engine.training.trainer import TrainingControl
 from gui.evaluation import evaluate
 from gui.qt_compat import emit
 from gui.state import RunResult, TrainingSnapshot
-from gui.state.model_facts import clone_trained, run_completed
+from gui.state.model_facts import clone_trained, run_completed, trained_nothing
 from gui.tasks import error_text, is_expected
 
 SNAPSHOT_SECONDS = 5.0
@@ -171,7 +171,7 @@ class TrainingWorker(QObject):
         on a copy: measuring layer times moves BatchNorm statistics. A stopped run's model
         gets its test metrics from here."""
         x, y = self.dataset.x_test, self.dataset.y_test
-        if not len(y):
+        if not len(y) or trained_nothing(trained):  # testing an untrained net tells nothing
             return None
         emit(self.testing, 0.0)
         evaluation = evaluate(clone_trained(trained), x, y,

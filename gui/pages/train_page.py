@@ -30,8 +30,7 @@ from gui.pages.unfinished_run import UnfinishedRunBanner
 from gui.qt_compat import emit
 from gui.run_text import epoch_line, progress_line, run_line
 from gui.settings import Settings
-from gui.state import AppModel, RunResult, TrainingSnapshot
-from gui.state.model_facts import checkpoint_of, stopped_at, test_accuracy, train_seconds
+from gui.state import AppModel, RunResult, TrainingSnapshot, model_facts
 from gui.widgets.banner import Banner
 from gui.widgets.training_plots import TrainingPlots
 from gui.worker import TrainingWorker, expected_batches
@@ -311,10 +310,10 @@ class TrainPage(QWidget):
     def _on_finished(self, result: RunResult) -> None:
         self._show_latest()
         trained = result.trained
-        acc = test_accuracy(trained)
+        acc = model_facts.test_accuracy(trained)
         acc_text = f"; test accuracy {100 * acc:.2f} %" if acc is not None else ""
         if result.completed:
-            seconds = train_seconds(trained)
+            seconds = model_facts.train_seconds(trained)
             self.log_message(f"Training finished in {seconds:.1f} s{acc_text}")
             self.progress.setValue(self.progress.maximum())
             self.progress_label.setText(f"Finished in {seconds:.1f} s{acc_text}")
@@ -322,10 +321,12 @@ class TrainPage(QWidget):
             self.checkpoint_label.setText("Run complete: checkpoint removed (save the model "
                                           "with File ▸ Save model)")
         else:
-            epoch, batch = stopped_at(trained)
-            self.log_message(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}. "
-                             f"Checkpoint kept: {checkpoint_of(trained)}")
-            self.progress_label.setText(f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}")
+            epoch, batch = model_facts.stopped_at(trained)
+            line = f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}"
+            if model_facts.trained_nothing(trained):
+                line = "Stopped before the first batch: nothing was trained"
+            self.log_message(f"{line}. Checkpoint kept: {model_facts.checkpoint_of(trained)}")
+            self.progress_label.setText(line)
         self.app_model.run_finished(result)
         emit(self.training_finished, result)
 
@@ -333,8 +334,8 @@ class TrainPage(QWidget):
         if result is None:
             self.stopped_banner.setVisible(False)
             return
-        epoch, batch = stopped_at(result.trained)
-        acc = test_accuracy(result.trained)
+        epoch, batch = model_facts.stopped_at(result.trained)
+        acc = model_facts.test_accuracy(result.trained)
         acc_text = f" (test accuracy {100 * acc:.2f} %)" if acc is not None else ""
         current = self.app_model.model
         kept = f"{current.title()} stays the current model" if current is not None else \

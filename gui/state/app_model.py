@@ -19,7 +19,7 @@ from engine.trained_model import TrainedModel
 from engine.training.config import TrainingConfig
 from gui.state.current_model import CurrentModel, ModelOrigin
 from gui.state.events import Event
-from gui.state.model_facts import trained_on
+from gui.state.model_facts import trained_nothing, trained_on
 from gui.state.results import EvaluationResult, RunResult
 from gui.state.snapshot import TrainingSnapshot
 
@@ -189,13 +189,14 @@ class AppModel:
 
     def run_finished(self, result: RunResult) -> None:
         """A completed run becomes the current model (unsaved) with its evaluation; a stopped
-        one is kept aside (:attr:`pending_run`) until the user takes or discards it."""
+        one is kept aside (:attr:`pending_run`) until the user takes or discards it; one
+        stopped before its first batch trained nothing and is not offered."""
         if result.completed:
             self.set_model(result.trained, origin=ModelOrigin.FINISHED_RUN, saved=False)
             self.set_results(result.evaluation_result())
             self._set_pending(None)
         else:
-            self._set_pending(result)
+            self._set_pending(None if trained_nothing(result.trained) else result)
 
     def adopt_pending_run(self) -> bool:
         """Make the stopped run the current model, if the user agrees to lose unsaved work."""

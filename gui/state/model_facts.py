@@ -62,6 +62,11 @@ def stopped_at(trained: TrainedModel) -> tuple[int, int]:
     return int(epoch), int(batch)
 
 
+def trained_nothing(trained: TrainedModel) -> bool:
+    """A run stopped before its first batch: its network is the untrained initialisation."""
+    return not run_completed(trained) and stopped_at(trained) == (0, 0)
+
+
 def checkpoint_of(trained: TrainedModel) -> str | None:
     value = _meta(trained, "checkpoint")
     return str(value) if value else None

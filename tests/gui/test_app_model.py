@@ -71,6 +71,18 @@ def test_a_stopped_run_never_replaces_the_current_model(tiny_model, tiny_dataset
     assert app.model.origin is ModelOrigin.STOPPED_RUN and app.pending_run is None
 
 
+def test_a_run_stopped_before_its_first_batch_is_not_offered(tiny_model, tiny_dataset):
+    app = AppModel()
+    app.set_dataset(tiny_dataset)
+    untrained = clone_trained(tiny_model)
+    untrained.meta.update(completed=False, stopped_at=[0, 0])
+    app.run_finished(RunResult(untrained, None, tiny_dataset, completed=False))
+    assert app.pending_run is None and app.trained is None
+    untrained.meta.update(stopped_at=[0, 1])  # one batch in: a model worth offering
+    app.run_finished(RunResult(untrained, None, tiny_dataset, completed=False))
+    assert app.pending_run is not None
+
+
 def test_a_completed_run_becomes_current_with_results_that_have_images(tiny_model,
                                                                       tiny_dataset):
     app = AppModel()

@@ -295,3 +295,18 @@ def test_the_test_pass_after_stop_shows_progress_and_gives_the_metrics(qtbot, wi
     assert result.trained.meta["metrics"]["test_accuracy"] == result.evaluation.accuracy
     assert page.progress_label.text().startswith("Stopped at epoch")
     qtbot.waitUntil(lambda: not page.is_running(), timeout=5000)
+
+
+def test_stop_before_the_first_batch_offers_nothing_and_tests_nothing(qtbot, window):
+    slow_setup(window)
+    page = window.train_page
+    assert page.start_training()
+    page.pause_button.click()  # the worker waits before its first batch ...
+    with qtbot.waitSignal(page.training_finished, timeout=10000) as blocker:
+        page.stop_training()  # ... and stops there
+    result = blocker.args[0]
+    assert not result.completed and result.evaluation is None
+    assert "test_accuracy" not in result.trained.meta["metrics"]
+    assert page.progress_label.text() == "Stopped before the first batch: nothing was trained"
+    assert window.app_model.pending_run is None and not page.stopped_banner.isVisibleTo(page)
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=5000)
