@@ -2,7 +2,7 @@
 
     python -m engine.fast.bench                              # seed-cifar-1epoch and vgg-cifar
     python -m engine.fast.bench --arch vgg-cifar --runs 7 --threads 2 --mode both
-    python -m engine.fast.bench --arch airbench94 --arch airbench93
+    python -m engine.fast.bench --arch airbench94 --arch airbench93 --batch 1024 --whitening-frozen
 
 For each network: images/s of a full training step (forward + backward + SGD with momentum,
 float32, batch 64 on random 32x32x3 input), the median over ``--runs`` timed runs of
@@ -113,6 +113,10 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
     y = rng.integers(0, 10, n)
     preset = load_preset(name)
     model = build_model(name, input_shape=(32, 32, 3), num_classes=10, seed=0)
+    if args.whitening_frozen:  # the step after airbench's bias epochs, in both engines
+        for lname, layer in zip(model.layer_names, model.layers, strict=True):
+            if getattr(layer, "bias_epochs", None) is not None:
+                model.set_trainable(f"{lname}.b", False)
     for layer in model.layers:
         if hasattr(layer, "algorithm"):
             layer.algorithm = args.conv_algorithm
@@ -196,7 +200,7 @@ def _blas_info() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m engine.fast.bench", description=__doc__.split("\n")[0]
+        prog="python -m engine.bench", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--arch", action="append", help="preset name (repeatable)")
     parser.add_argument("--batch", type=int, default=64)
@@ -212,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="wall time (default) or process CPU time (fair on a loaded machine "
                              "with --threads 1)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--whitening-frozen", action="store_true",
+                        help="time the step airbench takes after its whitening bias freezes "
+                             "(most of its epochs): nothing trains before the first conv")
     args = parser.parse_args(argv)
     # Also applies the engine's BLAS limit now, before torch loads its own libraries.
     threads.set_num_threads(args.threads or threads.get_num_threads())

@@ -46,3 +46,23 @@ def test_bench_times_pytorch_for_a_preset_with_every_new_layer(capsys, restore_t
         assert re.search(rf"^{layer}\s+\S+\s+\d+\.\d\d\s+\d+\.\d\d$", out, re.M), layer
     assert re.search(r"^pytorch:\s+\d+ img/s", out, re.M)
     assert re.search(r"^airbench93\s+\S+\s+\d+\s+\d+\s+\d+\.\d\dx$", out, re.M)
+
+
+def test_whitening_frozen_times_the_step_without_the_whitening_backward(capsys,
+                                                                       restore_threads):
+    args = ["--arch", "airbench93", "--runs", "1", "--steps", "1", "--warmup", "0",
+            "--batch", "2", "--no-torch"]
+    for extra, backward_ran in (([], True), (["--whitening-frozen"], False)):
+        assert bench.main(args + extra) == 0
+        out = capsys.readouterr().out
+        row = re.search(r"^whiten1\s+\S+\s+\d+\.\d\d\s+(\d+\.\d\d)$", out, re.M)
+        assert (float(row.group(1)) > 0) is backward_ran, extra
+
+
+def test_python_m_engine_bench_is_the_benchmark():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "engine.bench", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith("usage: python -m engine.bench") and "--whitening-frozen" in out
