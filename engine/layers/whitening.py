@@ -84,8 +84,18 @@ def patches_of(x: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
 
 
-# airbench computes its whitening from the first 5,000 training images.
+# airbench computes its whitening from 5,000 training images.
 FIT_IMAGES = 5000
+
+
+def fitting_sample(num_images: int, seed: int) -> np.ndarray:
+    """Sorted indices of up to :data:`FIT_IMAGES` training images drawn at random (by ``seed``).
+
+    airbench takes the first 5,000 of CIFAR-10's official order, where the classes are mixed;
+    an image-folder dataset comes sorted by class, and its first 5,000 are all airplanes,
+    whose patches whiten for sky rather than for CIFAR-10."""
+    rng = np.random.default_rng([seed, 5000])
+    return np.sort(rng.permutation(num_images)[:FIT_IMAGES])
 
 
 def fit_whitening_layers(model, x: np.ndarray) -> int:

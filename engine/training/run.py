@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.layers.whitening import FIT_IMAGES, fit_whitening_layers
+from engine.layers.whitening import fit_whitening_layers, fitting_sample
 from engine.metrics import classification_report
 from engine.trained_model import TrainedModel
 from engine.training.callbacks import Callback, EarlyStopping
@@ -225,7 +225,8 @@ def train_model(config: TrainingConfig | None, dataset: Any, callbacks: Iterable
 
     start = time.perf_counter()
     if checkpoint is None:
-        fit_whitening_layers(model, normalizer.norm(x_train[:FIT_IMAGES]))
+        sample = fitting_sample(len(x_train), config.seed)
+        fit_whitening_layers(model, normalizer.norm(x_train[sample]))
     trainer.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None)
     train_seconds = time.perf_counter() - start
 

@@ -76,3 +76,28 @@ def test_the_mirror_refusal_is_the_configs_own_for_every_kind():
         mirrored.validate_for_kind(kind)
     TrainingConfig(tta="translate").validate_for_kind("digits")
     assert [TrainingConfig(**fields).flip for fields in FLIPS.values()] == list(FLIPS)
+
+
+def test_the_whitening_is_fitted_on_images_of_every_class_when_the_data_comes_sorted():
+    from engine.data.dataset import Dataset
+    from engine.data.normalize import Normalizer
+    from engine.layers.whitening import FIT_IMAGES, PatchWhitening, fitting_sample
+
+    toy = toy_dataset(n_train=2 * FIT_IMAGES, n_test=30, shape=(5, 5, 1))
+    order = np.argsort(toy.y_train, kind="stable")  # an image folder: class by class
+    x, y = toy.x_train[order], toy.y_train[order]
+    assert len(np.unique(y[:FIT_IMAGES])) < 3  # the first 5,000 miss a class
+    assert len(np.unique(y[fitting_sample(len(y), seed=0)])) == 3
+    dataset = Dataset("toy", x, y, toy.x_test, toy.y_test, toy.class_names, "digits",
+                      source="memory")
+    config = TrainingConfig(dataset="toy", arch=[*SPEC[:2], {"type": "flatten"}, SPEC[-2]],
+                            epochs=1, batch_size=2000, optimizer="decoupled_sgd", lr=1.0,
+                            sum_loss=True, val_split=0.0)
+    trained = train_model(config, dataset)
+    norm = Normalizer.from_dict(trained.meta["preprocessing"]["normalizer"]).norm
+    expected, first = PatchWhitening(1), PatchWhitening(1)
+    expected.fit(norm(x[fitting_sample(len(y), seed=0)]))
+    first.fit(norm(x[:FIT_IMAGES]))
+    fitted = trained.model.layers[0].params["W"]
+    np.testing.assert_allclose(fitted, expected.params["W"], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(fitted, first.params["W"], rtol=1e-3, atol=1e-4)
