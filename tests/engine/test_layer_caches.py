@@ -8,7 +8,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from engine import threads
+from engine.fast import conv_winograd
 from engine.layers import GELU, BatchNorm, MaxPool2D, ReLU
+from engine.layers.conv import Conv2D
 
 
 def _layers():
@@ -46,3 +49,26 @@ def test_gelu_after_an_evaluation_forward_gives_its_gradient_every_time():
     expected = train.backward(d)
     np.testing.assert_array_equal(evaluation.backward(d), expected)
     np.testing.assert_array_equal(evaluation.backward(d), expected)
+
+
+def _winograd_conv():
+    layer = Conv2D(8, 16, 3, padding="same", rng=np.random.default_rng(4))
+    assert layer.algorithm_name() == "winograd"
+    return layer
+
+
+def test_winograd_conv_keeps_only_chunk_sized_scratch_between_steps(monkeypatch,
+                                                                   restore_threads):
+    # Its V (36/16 of the padded input) lives in the forward's state, freed by the backward;
+    # the layer's own buffers are per chunk and thread, so they do not grow with the batch.
+    monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 60000)
+    threads.set_num_threads(1)  # with two, whether the second thread got a chunk would vary
+    held = {}
+    for n in (36, 72):  # chunks of 3 images either way
+        layer = _winograd_conv()
+        x = np.random.default_rng(5).standard_normal((n, 8, 8, 8)).astype(np.float32)
+        for _ in range(2):
+            layer.backward(layer.forward(x))
+        held[n] = layer.workspace.nbytes()
+    assert held[72] == held[36]
+
