@@ -93,12 +93,18 @@ def time_steps(step: Callable[[], None], steps: int, clock: Callable[[], float])
     return clock() - start
 
 
-def _peak_bytes(step: Callable[[], None]) -> int:
-    """Peak NumPy allocation (bytes traced) during one step, the engine's work buffers included."""
+def _peak_bytes(step: Callable[[], None]) -> tuple[int, int]:
+    """Peak NumPy allocation (bytes traced) during the first and during the second step, the
+    engine's work buffers included. The second counts what the first allocated and kept: the
+    steady state of training, which the first step alone can under-state (buffers of later
+    layers' backward passes do not exist yet during its forward pass)."""
     tracemalloc.start()
     try:
         step()
-        return tracemalloc.get_traced_memory()[1]
+        first = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        step()
+        return first, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
@@ -123,7 +129,7 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
     step = engine_step(model, SGD(model, lr=0.01, momentum=0.9), x, y)
     tstep = None if args.no_torch else torch_step(model, x, y)
     torch_mod = sys.modules.get("torch")
-    peak = _peak_bytes(step)  # the first step allocates the persistent buffers
+    peaks = _peak_bytes(step)  # the first step allocates the persistent buffers
     # "cpu" counts the process's CPU seconds: with --threads 1 it is immune to other load.
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for _ in range(args.warmup):
@@ -154,8 +160,8 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
         names = model.layer_names[i : i + run.size]
         print(f"fused in training ({type(run).__name__}): {', '.join(names)}; each layer is "
               "timed with the fused phase that does its work", file=out)
-    print(f"peak NumPy memory of the first step (work buffers included): {peak / 2**20:.1f} MiB",
-          file=out)
+    print(f"peak NumPy memory of a training step (work buffers included): first step "
+          f"{peaks[0] / 2**20:.1f} MiB, second step {peaks[1] / 2**20:.1f} MiB", file=out)
     runs_text = " ".join(f"{v:.0f}" for v in ours)
     print(f"engine : {result['engine']:8.0f} img/s  (runs: {runs_text})", file=out)
     if theirs:

@@ -32,7 +32,8 @@ def test_bench_prints_the_layer_table_and_the_figures(capsys, restore_threads):
         assert re.search(rf"^{layer}\s+\S+\s+\d+\.\d\d\s+\d+\.\d\d$", out, re.M), layer
     rate = re.search(r"^engine :\s+(\d+) img/s", out, re.M)
     assert rate and int(rate.group(1)) > 0
-    assert re.search(r"peak NumPy memory of the first step .*: \d+\.\d MiB", out)
+    assert re.search(r"peak NumPy memory of a training step .*: first step \d+\.\d MiB, "
+                     r"second step \d+\.\d MiB", out)
     assert re.search(r"one 28x28 image through digits-bn \(inference\): \d+\.\d\d ms", out)
     assert "pytorch:" not in out
 
