@@ -115,18 +115,6 @@ def config_from_args(args: argparse.Namespace, kind: str | None = None) -> Train
     return base.replace(**{name: getattr(args, name) for name in _OPTION_FIELDS}, **flips)
 
 
-def _recipe_text(config: TrainingConfig) -> str:
-    """The airbench-style settings in effect, for the line that starts a run."""
-    parts = [f"translate {config.translate}" if config.translate else "",
-             "alternating flip" if config.alternating_flip else "",
-             "random flip" if config.random_flip else "",
-             f"label smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
-             "summed loss" if config.sum_loss else "",
-             "lookahead" if config.lookahead else "",
-             f"TTA {config.tta}" if config.tta != "none" else ""]
-    return "".join(f", {part}" for part in parts if part)
-
-
 def _load_dataset(name: str, data_dir: str | None, out: TextIO) -> Any:
     from engine import data
 
@@ -318,10 +306,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ValueError(f"--out must end in .pkl or .npz, got {out_path}")
     _prepare_folders(out_path, checkpoint_dir)
 
+    recipe = "".join(f", {part}" for part in config.recipe_parts())
     out.write(f"training {config.arch_label} on {config.dataset}: {config.epochs} epochs, batch "
               f"{config.batch_size}, {config.optimizer} lr {config.lr:g} ({config.schedule}), "
-              f"augment {'on' if config.augment else 'off'}{_recipe_text(config)}, "
-              f"seed {config.seed}\n")
+              f"augment {'on' if config.augment else 'off'}{recipe}, seed {config.seed}\n")
     control = TrainingControl()
     with _InterruptToStop(control, out):
         trained = train_model(config, dataset, callbacks=[ProgressPrinter(out)],

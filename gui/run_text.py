@@ -34,4 +34,5 @@ def run_line(dataset_name: str, config) -> str:
     """"<b>mnist</b> · lenet5 · 5 epochs · batch 64 · adam lr 0.001 (onecycle)"."""
     return (f"<b>{dataset_name}</b> · {config.arch_label} · {config.epochs} epochs · batch "
             f"{config.batch_size} · {config.optimizer} lr {config.lr:g} ({config.schedule})"
-            f"{' · augmented' if config.augment else ''}")
+            f"{' · augmented' if config.augment else ''}"
+            + "".join(f" · {part}" for part in config.recipe_parts()))

@@ -156,6 +156,18 @@ class TrainingConfig:
     def arch_label(self) -> str:
         return self.arch if isinstance(self.arch, str) else "custom"
 
+    def recipe_parts(self) -> list[str]:
+        """The airbench-style settings in effect, in words ("translate 2", "lookahead", ...),
+        for the lines that announce a run (command line and Train page)."""
+        parts = [f"translate {self.translate}" if self.translate else "",
+                 "alternating flip" if self.alternating_flip else "",
+                 "random flip" if self.random_flip else "",
+                 f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
+                 "summed loss" if self.sum_loss else "",
+                 "lookahead" if self.lookahead else "",
+                 f"TTA {self.tta}" if self.tta != "none" else ""]
+        return [part for part in parts if part]
+
 
 # The presets whose recommended settings reach the README's accuracy figures; used unless a
 # preset marks itself "default" for the dataset.

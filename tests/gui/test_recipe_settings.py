@@ -136,3 +136,16 @@ def test_every_field_of_the_engines_config_is_the_forms(qtbot):
     qtbot.addWidget(form)
     fields = {f.name for f in dataclasses.fields(TrainingConfig)} - set(PAGE_FIELDS)
     assert set(form.values()) == fields
+
+
+def test_the_train_page_run_line_names_the_recipe():
+    from engine.training.config import recommended_config
+    from gui.run_text import run_line
+
+    line = run_line("cifar10", recommended_config("cifar10", "colour"))
+    assert line.startswith("<b>cifar10</b> · airbench93 · 11 epochs · batch 1024")
+    assert line.endswith(" · translate 2 · alternating flip · label smoothing 0.2 · summed loss"
+                         " · lookahead · TTA mirror_translate")
+    from engine.training.config import TrainingConfig
+
+    assert run_line("mnist", TrainingConfig()).endswith("adam lr 0.001 (constant)")
