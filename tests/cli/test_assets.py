@@ -13,7 +13,9 @@ from engine.training.run import evaluate_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # model file -> the test accuracy its README entry claims, at least
-DEFAULTS = {"mnist.pkl": 0.993, "numtadb.pkl": 0.99, "cifar10.pkl": 0.80}
+DEFAULTS = {"mnist.pkl": 0.993, "numtadb.pkl": 0.99, "cifar10.pkl": 0.90}
+# Digit models stay small; the CIFAR-10 default is airbench94 (1.97 million float32 weights).
+MAX_BYTES = {"mnist.pkl": 5_000_000, "numtadb.pkl": 5_000_000, "cifar10.pkl": 9_000_000}
 
 
 @pytest.fixture(scope="module", params=sorted(DEFAULTS))
@@ -28,7 +30,7 @@ def test_defaults_load_with_their_metadata(default_model):
     assert meta["completed"] and trained.num_classes == 10
     if name != "cifar10.pkl":
         assert meta["preprocessing"]["kind"] == "digits" and trained.input_shape == (28, 28, 1)
-    assert (ASSETS / name).stat().st_size < 5_000_000
+    assert (ASSETS / name).stat().st_size < MAX_BYTES[name]
     assert meta["training"]["dataset"] in name
     assert meta["format_version"] == 2  # converted by scripts/convert_models_v2.py
 
