@@ -38,6 +38,7 @@ import numpy as np
 from engine import threads
 from engine.losses import softmax_cross_entropy
 from engine.spec import build_model, load_preset
+from engine.training.freezing import set_whitening_biases_for
 from engine.training.optimizers import SGD
 
 DEFAULT_ARCHS = ("seed-cifar-1epoch", "vgg-cifar")
@@ -120,9 +121,7 @@ def bench_arch(name: str, args: argparse.Namespace, out=None) -> dict[str, Any]:
     preset = load_preset(name)
     model = build_model(name, input_shape=(32, 32, 3), num_classes=10, seed=0)
     if args.whitening_frozen:  # the step after airbench's bias epochs, in both engines
-        for lname, layer in zip(model.layer_names, model.layers, strict=True):
-            if getattr(layer, "bias_epochs", None) is not None:
-                model.set_trainable(f"{lname}.b", False)
+        set_whitening_biases_for(model, epoch=10**9)
     for layer in model.layers:
         if hasattr(layer, "algorithm"):
             layer.algorithm = args.conv_algorithm

@@ -20,8 +20,13 @@ class FreezeWhiteningBias(Callback):
         self._apply(epoch)
 
     def _apply(self, epoch: int) -> None:
-        model = self.trainer.model
-        for name, layer in zip(model.layer_names, model.layers, strict=True):
-            epochs = getattr(layer, "bias_epochs", None)
-            if epochs is not None:
-                model.set_trainable(f"{name}.b", epoch < epochs)
+        set_whitening_biases_for(self.trainer.model, epoch)
+
+
+def set_whitening_biases_for(model, epoch: int) -> None:
+    """Make each whitening bias of ``model`` trainable exactly while ``epoch`` (0-based) is
+    below its layer's ``bias_epochs``."""
+    for name, layer in zip(model.layer_names, model.layers, strict=True):
+        epochs = getattr(layer, "bias_epochs", None)
+        if epochs is not None:
+            model.set_trainable(f"{name}.b", epoch < epochs)
