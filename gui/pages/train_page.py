@@ -325,7 +325,7 @@ class TrainPage(QWidget):
             line = f"Stopped at epoch {epoch + 1}, batch {batch}{acc_text}"
             if model_facts.trained_nothing(trained):
                 line = "Stopped before the first batch: nothing was trained"
-            self.log_message(f"{line}. Checkpoint kept: {model_facts.checkpoint_of(trained)}")
+            self.log_message(f"{line}.{model_facts.checkpoint_note(trained)}")
             self.progress_label.setText(line)
         self.app_model.run_finished(result)
         emit(self.training_finished, result)

@@ -72,6 +72,12 @@ def checkpoint_of(trained: TrainedModel) -> str | None:
     return str(value) if value else None
 
 
+def checkpoint_note(trained: TrainedModel) -> str:
+    """" Checkpoint kept: <path>" for a stopped run's log line, "" when it wrote none."""
+    path = checkpoint_of(trained)
+    return f" Checkpoint kept: {path}" if path else ""
+
+
 def clone_trained(trained: TrainedModel) -> TrainedModel:
     """An independent copy (own layer caches) for use on another thread."""
     model = trained.model

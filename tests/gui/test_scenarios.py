@@ -308,5 +308,6 @@ def test_stop_before_the_first_batch_offers_nothing_and_tests_nothing(qtbot, win
     assert not result.completed and result.evaluation is None
     assert "test_accuracy" not in result.trained.meta["metrics"]
     assert page.progress_label.text() == "Stopped before the first batch: nothing was trained"
+    assert "None" not in page.log.toPlainText()
     assert window.app_model.pending_run is None and not page.stopped_banner.isVisibleTo(page)
     qtbot.waitUntil(lambda: not page.is_running(), timeout=5000)
