@@ -1,8 +1,7 @@
 """Fused execution of layer runs in training steps: Conv2D -> BatchNorm -> ReLU ->
-MaxPool2D(2) (:class:`engine.fast.conv_bn_relu_pool.ConvBNReLUPool`), a Winograd Conv2D -> ReLU ->
-MaxPool2D(2), with a ReLU before it too (:class:`engine.fast.conv_relu_pool.ConvReLUPool`), and
-ReLU -> MaxPool2D
-(:class:`engine.fast.relu_max_pool.ReLUMaxPool`).
+MaxPool2D(2) (:class:`engine.fast.conv_bn_relu_pool.ConvBNReLUPool`), a Winograd Conv2D ->
+[ReLU ->] MaxPool2D(2), with a ReLU before it too (:class:`engine.fast.conv_pool.ConvPool`),
+and ReLU -> MaxPool2D (:class:`engine.fast.relu_max_pool.ReLUMaxPool`).
 
 ``Sequential`` finds such runs when it is built (through :data:`PLANNER`, registered by
 ``engine.fast.install``) and, in training mode, executes each through its fused class
@@ -17,14 +16,14 @@ from __future__ import annotations
 
 from engine.fast import conv_winograd
 from engine.fast.conv_bn_relu_pool import ConvBNReLUPool
-from engine.fast.conv_relu_pool import ConvReLUPool
+from engine.fast.conv_pool import ConvPool
 from engine.fast.relu_max_pool import ReLUMaxPool
 from engine.layers.activations import ReLU
 from engine.layers.conv import Conv2D
 from engine.layers.norm import BatchNorm
 from engine.layers.pool import MaxPool2D
 
-Run = ConvBNReLUPool | ConvReLUPool | ReLUMaxPool
+Run = ConvBNReLUPool | ConvPool | ReLUMaxPool
 
 _enabled = True
 
@@ -59,8 +58,8 @@ PLANNER = Planner()
 def find_runs(layers: list) -> dict[int, Run]:
     """Fusable runs by index of their first layer: Conv2D, BatchNorm, ReLU, MaxPool2D(2, 2)
     (:class:`ConvBNReLUPool`); a Winograd Conv2D, ReLU, MaxPool2D(2, 2), with the ReLU before
-    the conv when there is one (:class:`ConvReLUPool`); else ReLU, MaxPool2D
-    (:class:`ReLUMaxPool`)."""
+    the conv when there is one, or a Winograd Conv2D straight into MaxPool2D(2, 2)
+    (:class:`ConvPool`); else ReLU, MaxPool2D (:class:`ReLUMaxPool`)."""
     runs: dict[int, Run] = {}
     i = 0
     while i + 2 <= len(layers):
@@ -75,11 +74,14 @@ def find_runs(layers: list) -> dict[int, Run]:
             runs[i] = ConvBNReLUPool(first, second, third, fourth)
             i += 4
         elif _winograd_relu_pool(first, second, third):
-            runs[i] = ConvReLUPool(first, second, third)
+            runs[i] = ConvPool(first, second, third)
             i += 3
         elif type(first) is ReLU and _winograd_relu_pool(second, third, fourth):
-            runs[i] = ConvReLUPool(second, third, fourth, relu_in=first)
+            runs[i] = ConvPool(second, third, fourth, relu_in=first)
             i += 4
+        elif _winograd_conv(first) and _is_pool2(second):
+            runs[i] = ConvPool(first, None, second)
+            i += 2
         elif type(first) is ReLU and type(second) is MaxPool2D:
             runs[i] = ReLUMaxPool(first, second)
             i += 2
@@ -88,10 +90,9 @@ def find_runs(layers: list) -> dict[int, Run]:
     return runs
 
 
+def _winograd_conv(layer) -> bool:
+    return type(layer) is Conv2D and conv_winograd.computes(layer)
+
+
 def _winograd_relu_pool(conv, relu, pool) -> bool:
-    return (
-        type(conv) is Conv2D
-        and conv_winograd.computes(conv)
-        and type(relu) is ReLU
-        and _is_pool2(pool)
-    )
+    return _winograd_conv(conv) and type(relu) is ReLU and _is_pool2(pool)

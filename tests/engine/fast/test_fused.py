@@ -328,22 +328,30 @@ VGG_SPEC = [
 ]
 
 
+def _conv_pool_spec(relu_before: bool, relu_after: bool) -> list[dict]:
+    """conv (3 -> 8), [ReLU,] Winograd conv (8 -> 6), [ReLU,] max-pool, dense."""
+    spec = [VGG_SPEC[0], *VGG_SPEC[1:2] * relu_before, VGG_SPEC[2],
+            *VGG_SPEC[3:4] * relu_after, *VGG_SPEC[4:]]
+    return spec
+
+
 @pytest.mark.parametrize("tile", [2, 4])
-@pytest.mark.parametrize("size", [16, 10, 9])  # whole 4x4 blocks; 2x2 only; neither
+# Whole 4x4 blocks; 2x2 only; neither (9, 15 and 7 like airbench's 31, 15 and 7: the blocks
+# overhang the output and the pool drops its last row and column).
+@pytest.mark.parametrize("size", [16, 10, 9, 15, 7])
 @pytest.mark.parametrize("nthreads", [1, 2])
 @pytest.mark.parametrize("input_grad", [True, False])
-@pytest.mark.parametrize("relu_before", [True, False])
-def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, input_grad,
-                                                       relu_before, monkeypatch):
-    """The Winograd conv's blocks pooled in cache, the ReLU before the conv applied as it pads
-    its input, and the fallback for outputs that do not split into whole blocks (conv, then
-    ReLU -> max-pool)."""
+@pytest.mark.parametrize("relu_before, relu_after", [(True, True), (False, True), (False, False)])
+def test_winograd_conv_pool_equals_layer_by_layer(tile, size, nthreads, input_grad,
+                                                  relu_before, relu_after, monkeypatch):
+    """The Winograd conv's blocks pooled in cache, overhanging blocks cropped, the ReLU
+    before the conv applied as it pads its input, and airbench's conv -> pool with no ReLU."""
     from engine.fast import conv_winograd
-    from engine.fast.conv_relu_pool import ConvReLUPool
+    from engine.fast.conv_pool import ConvPool
 
     monkeypatch.setattr(conv_winograd, "TILE", tile)
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 30000)  # several chunks
-    spec = VGG_SPEC if relu_before else [VGG_SPEC[0], *VGG_SPEC[2:]]
+    spec = _conv_pool_spec(relu_before, relu_after)
     conv_index = 2 if relu_before else 1
     rng = np.random.default_rng(size)
     x = rng.standard_normal((7, size, size, 3))
@@ -357,11 +365,13 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
     expected = _step(plain, x, y, input_grad=input_grad)
     threads.set_num_threads(nthreads)
     run = model.fused_runs[1]
-    assert isinstance(run, ConvReLUPool)
+    assert isinstance(run, ConvPool)
     assert model.layers[conv_index].algorithm_name() == "winograd"
     assert run.relu_in is (model.layers[1] if relu_before else None)
-    assert run.size == (4 if relu_before else 3)
-    assert run.fits(np.empty((1, size, size, 8))) == (size % tile == 0)
+    assert run.relu is (model.layers[conv_index + 1] if relu_after else None)
+    assert run.size == 2 + relu_before + relu_after
+    model.forward(x, training=True)
+    assert model.fused_done == [1]  # the run, not the layers, did the work
     got = _step(model, x, y, input_grad=input_grad)
     with pytest.raises(RuntimeError, match="without a training-mode forward"):
         model.fused_runs[1].backward(np.zeros((7, size // 2, size // 2, 6)))
@@ -371,21 +381,44 @@ def test_winograd_conv_relu_pool_equals_layer_by_layer(tile, size, nthreads, inp
     _close_grads(expected[2], got[2], 1e-11)
 
 
-@pytest.mark.parametrize("relu_before", [False, True])
-def test_centred_difference_gradients_of_the_winograd_conv_relu_pool(relu_before):
-    from engine.fast.conv_relu_pool import ConvReLUPool
+@pytest.mark.parametrize("relu_after", [True, False])
+def test_conv_pool_without_winograd_runs_conv_then_pool(relu_after):
+    """A conv forced to im2col in the run: conv, then [ReLU ->] pool, the same results."""
+    spec = _conv_pool_spec(False, relu_after)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 9, 9, 3))
+    y = rng.integers(0, 5, 4)
+    plain, model = (_model(spec, (9, 9, 3), np.float64) for _ in range(2))
+    plain.fusion = False
+    model.layers[1].algorithm = "im2col"
+    assert not model.fused_runs[1].fits(x)
+    model.forward(x, training=True)
+    assert model.fused_done == [1]
+    expected = _step(plain, x, y, input_grad=True)
+    got = _step(model, x, y, input_grad=True)
+    for e, g in zip(expected[:2], got[:2], strict=True):
+        _close(e, g, 1e-11)
+    _close_grads(expected[2], got[2], 1e-11)
+    assert all(t >= 0 for t in model.fused_runs[1].times)
+    assert len(model.fused_runs[1].times) == 2 + relu_after
 
-    # conv (3 -> 8), [ReLU,] then Winograd conv, ReLU, pool: one run from index 1.
-    spec = VGG_SPEC if relu_before else [VGG_SPEC[0], *VGG_SPEC[2:]]
-    model = _model(spec, (8, 8, 3), np.float64, seed=4)
+
+@pytest.mark.parametrize("relu_before, relu_after, size",
+                         [(False, True, 8), (True, True, 8), (False, False, 7)])
+def test_centred_difference_gradients_of_the_winograd_conv_pool(relu_before, relu_after, size):
+    from engine.fast.conv_pool import ConvPool
+
+    # conv (3 -> 8), [ReLU,] then Winograd conv, [ReLU,] pool: one run from index 1.
+    spec = _conv_pool_spec(relu_before, relu_after)
+    model = _model(spec, (size, size, 3), np.float64, seed=4)
     model.layers[2 if relu_before else 1].params["b"][:] = np.linspace(-0.5, 0.5, 6)
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((2, 8, 8, 3))
+    x = rng.standard_normal((2, size, size, 3))
     y = rng.integers(0, 5, 2)
 
     loss = _training_loss(model, x, y)
     logits = model.forward(x, training=True)
-    assert isinstance(model.fused_runs[1], ConvReLUPool) and model.fused_done == [1]
+    assert isinstance(model.fused_runs[1], ConvPool) and model.fused_done == [1]
     dx = model.backward(softmax_cross_entropy(logits, y)[1], input_grad=True)
     grads = {name: g.copy() for name, _, g in model.parameters()}
     for name, param, _ in model.parameters():
