@@ -29,9 +29,17 @@ TILE = 4
 # Winograd pays off once its per-tile products are big enough; below this many input
 # channels im2col is faster (3-channel first layers; measured with python -m engine.fast.bench).
 _MIN_CHANNELS = 8
-# Winograd prefers larger chunks than im2col: bigger products, fewer per-chunk
-# weight-gradient partials.
+# Bytes of work arrays per chunk of images: at least _CHUNK_BYTES, and _CHUNK_PER_FILTERS times
+# the filters' transform U (a*a * C_in * C_out values), at most _CHUNK_CEILING. Each chunk pays
+# for a pass over U-sized arrays (its weight-gradient partial, dU), and its products have as
+# many rows as its tiles: wide layers want larger chunks, narrow ones smaller, cache-sized ones.
+# Measured at batch 1024 on 2 threads (forward + backward of one layer): 256 -> 256 at 7x7
+# took 605 ms with 8 MiB chunks, 510 with 32 and 501 with 48; at 3x3 167 against 132;
+# 128 -> 128 and 64 -> 256 at 8-32 MiB within 5 %. Narrower layers stay at 8 MiB: 4 MiB
+# helped airbench's 64 -> 64 a little but cost the small seed nets ~20 % (more chunks).
 _CHUNK_BYTES = 8 << 20
+_CHUNK_PER_FILTERS = 4
+_CHUNK_CEILING = 48 << 20
 # (C_in, C_out) filter pairs per block of the filter transform. When the batch is shared
 # among the threads, so are the blocks of a large layer (on one thread, vgg-cifar's
 # 64 -> 128 conv spent ~1.3 ms per step there with the other idle). Less work
@@ -39,6 +47,14 @@ _CHUNK_BYTES = 8 << 20
 # vgg-cifar's 32 -> 64 conv in 2 blocks took 0.43 ms of wall time for 0.18 ms of work, and
 # threaded blocks made digits-bn's inference of one image (one chunk) 0.9 -> 1.4 ms.
 _FILTER_BLOCK = 2048
+
+
+def _chunk_bytes(filter_transform_bytes: int, batch_bytes: int) -> int:
+    """Target bytes of work arrays per chunk of images, for a layer whose U is that large and
+    a batch whose work arrays take batch_bytes. Larger chunks never leave fewer than 6
+    (vgg-cifar's 256-channel convs at batch 64 in one chunk: one thread idle, 15 % slower)."""
+    wide = min(_CHUNK_PER_FILTERS * filter_transform_bytes, _CHUNK_CEILING, batch_bytes // 6)
+    return max(_CHUNK_BYTES, wide)
 
 
 def _plan(dtype: np.dtype) -> winograd.Plan:
@@ -131,7 +147,8 @@ def forward(layer: Conv2D, x: np.ndarray, y: np.ndarray | None, role: str,
     m, a2 = plan.m, plan.a * plan.a
     ty, tx = plan.tiles(ho, wo)
     per_image = a2 * ty * tx * (2 * cin + cout) * dtype.itemsize
-    chunks = threads.fixed_chunks(n, per_image, _CHUNK_BYTES)
+    u_bytes = a2 * cin * cout * dtype.itemsize
+    chunks = threads.fixed_chunks(n, per_image, _chunk_bytes(u_bytes, n * per_image))
     U = _filter_transform(plan, W, threaded=len(chunks) > 1)
     padded_chunk = _chunk_padder(layer, x, role, (m * (ty + 1), m * (tx + 1)), chunks,
                                  input_relu)

@@ -62,6 +62,7 @@ def test_winograd_conv_keeps_only_chunk_sized_scratch_between_steps(monkeypatch,
     # Its V (36/16 of the padded input) lives in the forward's state, freed by the backward;
     # the layer's own buffers are per chunk and thread, so they do not grow with the batch.
     monkeypatch.setattr(conv_winograd, "_CHUNK_BYTES", 60000)
+    monkeypatch.setattr(conv_winograd, "_CHUNK_CEILING", 60000)  # not scaled up by its U
     threads.set_num_threads(1)  # with two, whether the second thread got a chunk would vary
     held = {}
     for n in (36, 72):  # chunks of 3 images either way
