@@ -38,9 +38,9 @@ VGG_SPEC = [
 
 def _conv_pool_spec(relu_before: bool, relu_after: bool) -> list[dict]:
     """conv (3 -> 8), [ReLU,] Winograd conv (8 -> 6), [ReLU,] max-pool, dense."""
-    spec = [VGG_SPEC[0], *VGG_SPEC[1:2] * relu_before, VGG_SPEC[2],
-            *VGG_SPEC[3:4] * relu_after, *VGG_SPEC[4:]]
-    return spec
+    conv1, relu, conv2, _, *rest = VGG_SPEC
+    return [conv1, *([relu] if relu_before else []), conv2, *([relu] if relu_after else []),
+            *rest]
 
 
 @pytest.mark.parametrize("tile", [2, 4])
