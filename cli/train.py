@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
@@ -96,16 +95,12 @@ _OPTION_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nester
 
 
 def _arch_value(arch: str | None) -> Any:
-    """A preset name as is; a path to a JSON file -> its layer list (or preset dict)."""
+    """A preset name as is; a path to a JSON file -> its checked layer list."""
     if arch is None or not arch.lower().endswith(".json"):
         return arch
-    path = Path(arch)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such architecture file: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    from engine.arch_file import read_arch_file
+
+    return read_arch_file(arch).layers
 
 
 def config_from_args(args: argparse.Namespace, kind: str | None = None) -> TrainingConfig:

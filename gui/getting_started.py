@@ -4,7 +4,9 @@ GETTING_STARTED = """\
 CNN Studio has four pages (Ctrl+1 … Ctrl+4):
 
 1. Data & model — pick a dataset (Download, or Import a file or folder of class \
-sub-folders), choose a network preset or edit its layers, set the training settings.
+sub-folders), choose a network preset or edit its layers, set the training settings. \
+A network you edit is kept under (custom), also after a restart; File ▸ Save \
+architecture as… writes it to a JSON file (python main.py train --arch FILE reads it).
 2. Train — start, pause and stop a run and watch its loss and accuracy. A stopped run keeps \
 a checkpoint and can be resumed, also after a restart.
 3. Predict — draw a digit or load / drop an image and see what the model answers.

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTa
 
 from engine.serialize import UnsafeModelError, export_npz, save_model
 from gui import model_files
+from gui.architecture_dialogs import add_architecture_actions
 from gui.class_names_dialog import rename_classes_dialog
 from gui.default_models import default_model_path
 from gui.file_dialogs import give_usual_permissions, remember_dir, start_dir, suggested_path
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         for action in (self.export_onnx_action, self.export_npz_action, self.export_plot_action,
                        self.export_cm_action):
             self.export_menu.addAction(action)
+        self.open_arch_action, self.save_arch_action = add_architecture_actions(self, file_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = bar.addMenu("&View")
@@ -214,9 +216,7 @@ class MainWindow(QMainWindow):
     def export_npz_dialog(self) -> None:
         if not self._have_model():
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export weights",
-                                              suggested_path(self.settings, "model.npz"),
-                                              "NumPy arrays + JSON (*.npz)")
+        path = self._export_path("Export weights", "model.npz", "NumPy arrays + JSON (*.npz)")
         if path:
             self.save_model(Path(path).with_suffix(".npz"))
 

@@ -1,7 +1,9 @@
-"""What the app remembers between runs (QSettings): data folder, recent models, geometry."""
+"""What the app remembers between runs (QSettings): data folder, recent models, the network
+edited by hand, geometry."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -75,6 +77,21 @@ class Settings:
 
     def set_checkpoint_dir(self, path: str | Path) -> None:
         self._s.setValue("train/checkpoint_dir", str(path))
+
+    # --- network -----------------------------------------------------------------------------
+    def custom_network(self) -> list[dict] | None:
+        """The last network edited by hand (a layer list), or None."""
+        text = str(self._s.value("network/custom", "") or "")
+        try:
+            value = json.loads(text) if text else None
+        except ValueError:
+            return None
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return value
+        return None
+
+    def set_custom_network(self, spec: list[dict]) -> None:
+        self._s.setValue("network/custom", json.dumps(spec))
 
     # --- window ------------------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:

@@ -1,6 +1,9 @@
 """Data & model page: the dataset column (see dataset_panel), the network (preset or edited by
 hand) and the training settings. It tells the application model which run is set up, and shows
-the architecture and settings of the model that is opened."""
+the architecture and settings of the model that is opened.
+
+A network edited by hand is never lost: every edit is kept in the settings as the "(custom)"
+entry, which brings it back after a preset, a model or a restart replaced it."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
 
 import engine
 from engine import data
+from engine.arch_file import ArchFile
 from engine.training.config import TrainingConfig, recommended_config
 from gui.layer_shapes import infer_layers
 from gui.messages import show_error
@@ -40,7 +44,9 @@ class DataPage(QWidget):
         super().__init__(parent)
         self.app_model = app_model
         self.settings = settings
-        self._preset_spec: list[dict] | None = None
+        # The network the page itself last put in the editor (preset, model, kept draft, file):
+        # an editor spec that differs from it is an edit by hand.
+        self._shown_spec: list[dict] | None = None
 
         self.datasets = DatasetPanel(app_model, settings, tasks)
         # The dataset widgets, under the names the rest of the app and the tests know.
@@ -167,13 +173,7 @@ class DataPage(QWidget):
                 self._on_preset_picked()
             self.preset_combo.setCurrentIndex(index)
             return
-        self.editor.set_spec(copy.deepcopy(list(spec)))
-        self._preset_spec = None
-        self.preset_combo.blockSignals(True)
-        self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
-        self.preset_combo.blockSignals(False)
-        self.preset_note.setText(f"The network of the opened model ({name}).")
-        self.publish_setup()
+        self._show_custom(spec, f"The network of the opened model ({name}).")
 
     # --- architecture ------------------------------------------------------------------------
     def _shape_context(self) -> tuple[tuple[int, ...], int]:
@@ -190,28 +190,53 @@ class DataPage(QWidget):
         shape, classes = self._shape_context()
         return infer_layers(spec, shape, classes)
 
+    def _show(self, spec: list[dict]) -> None:
+        self._shown_spec = copy.deepcopy(list(spec))
+        self.editor.set_spec(spec)
+
+    def _show_custom(self, spec: list[dict], note: str) -> None:
+        """Show ``spec`` under "(custom)" (without picking the kept draft)."""
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
+        self.preset_combo.blockSignals(False)
+        self.preset_note.setText(note)
+        self._show(spec)
+        self.publish_setup()
+
     def _on_preset_picked(self) -> None:
         name = self.preset_combo.currentData()
-        if name is None:
+        if name is None:  # "(custom)": the network last edited by hand, when there is one
+            draft = self.settings.custom_network()
+            if draft is not None:
+                self._show_custom(draft, "Your network edited by hand, as you last left it.")
             return
         try:
             preset = engine.load_preset(name)
         except (ValueError, OSError) as exc:
             show_error(self, "Cannot read preset", str(exc))
             return
-        self._preset_spec = copy.deepcopy(preset["layers"])
         self.preset_note.setText(preset.get("note", ""))
-        self.editor.set_spec(preset["layers"])
+        self._show(preset["layers"])
         self.publish_setup()
 
     def _on_spec_edited(self, spec: list[dict]) -> None:
-        if self._preset_spec is not None and spec != self._preset_spec:
-            self._preset_spec = None
-            self.preset_combo.blockSignals(True)
-            self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
-            self.preset_combo.blockSignals(False)
-            self.preset_note.setText("Edited by hand.")
+        if spec != self._shown_spec:  # edited by hand: kept, so a preset or restart loses nothing
+            self._shown_spec = None
+            self.settings.set_custom_network(spec)
+            if self.preset_combo.currentData() is not None:
+                self.preset_combo.blockSignals(True)
+                self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
+                self.preset_combo.blockSignals(False)
+            self.preset_note.setText(
+                f"Edited by hand: kept under {CUSTOM}, also after a restart. File ▸ Save "
+                "architecture as… writes it to a file.")
         self.publish_setup()
+
+    def open_architecture(self, arch: ArchFile, source: str) -> None:
+        """Show an architecture read from a file; it becomes the kept "(custom)" network."""
+        self.settings.set_custom_network(arch.layers)
+        note = f"From {source}" + (f": {arch.note}" if arch.note else ".")
+        self._show_custom(arch.layers, note)
 
     def apply_recommended(self) -> None:
         ds = self.app_model.dataset
@@ -230,7 +255,7 @@ class DataPage(QWidget):
                     self._on_preset_picked()
                 self.preset_combo.setCurrentIndex(index)
         else:
-            self.editor.set_spec(list(config.arch))
+            self._show(list(config.arch))
         self.hyper.set_values(config.to_dict())
         self.publish_setup()
 
