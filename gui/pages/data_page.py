@@ -126,14 +126,15 @@ class DataPage(QWidget):
         return self.datasets.is_loading()
 
     def load_initial_dataset(self) -> None:
-        """At start: the dataset the opened model was trained on, else the last one used —
-        when it is on disk (a missing one is not an error: the status line says what to do)."""
+        """At start: the dataset the opened model was trained on, else the last one used,
+        loaded when it is on disk. The model's dataset is shown even when it is missing (not
+        an error: its status line says how to get it), never another one beside the model."""
         trained = self.app_model.trained
         name = trained_on(trained) if trained is not None else None
-        if name not in dict(DATASETS) or not self.dataset_found(name):
-            name = self.current_dataset_name()
-        if self.dataset_found(name):
+        if name in dict(DATASETS):
             self.datasets.select_dataset(name)
+        name = self.current_dataset_name()
+        if self.dataset_found(name):
             self.load_dataset(name)
 
     def _on_dataset_changed(self, dataset: Any) -> None:

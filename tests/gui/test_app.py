@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from gui.app import create_window, default_model_path
@@ -21,6 +24,21 @@ def test_app_opens_with_the_pretrained_model_when_present(qtbot, settings, tmp_p
     assert window.app_model.dataset is None and not window.data_page.is_loading()
     assert "Not found" in window.data_page.status_label.text()
     assert not [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+
+
+def test_a_model_opens_beside_its_own_dataset_even_when_that_is_missing(qtbot, settings,
+                                                                        tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_DATA", str(tmp_path / "no-data-here"))
+    settings.set_last_dataset("mnist")
+    model = Path(__file__).resolve().parents[2] / "assets" / "cifar10.pkl"
+    if not model.is_file():
+        pytest.skip("assets/cifar10.pkl is not in this checkout")
+    window = create_window(settings=settings, model_path=model)
+    qtbot.addWidget(window)
+    assert window.data_page.current_dataset_name() == "cifar10"
+    assert "Not found" in window.data_page.status_label.text()
+    assert "cifar" in window.data_page.status_label.text().lower()
+    assert window.app_model.dataset is None and not window.data_page.is_loading()
 
 
 def test_app_opens_gracefully_without_model_or_dataset(qtbot, settings, tmp_path, monkeypatch):
