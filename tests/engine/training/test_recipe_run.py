@@ -57,7 +57,7 @@ def test_cifar10_defaults_to_airbench93_with_its_recipe():
     assert config.sum_loss and config.lookahead and config.alternating_flip
     assert (config.translate, config.tta, config.val_split) == (2, "mirror_translate", 0.0)
     big = config_for("cifar10", "airbench94")
-    assert big.epochs == 10 and big.lookahead and big.tta == "mirror_translate"
+    assert big.epochs == 12 and big.lookahead and big.tta == "mirror_translate"
 
 
 def test_digits_refuse_mirrors():
