@@ -84,6 +84,8 @@ def _arch_from_json(value: Any, path: Path) -> ArchFile:
 
 def write_arch_file(path: str | Path, arch: ArchFile) -> Path:
     """Write ``arch`` as a preset-style JSON file, whole or not at all; returns the path."""
+    if not arch.layers:
+        raise ValueError("the network has no layers: nothing to save")
     path = Path(path)
     parts = [f'  "name": {json.dumps(arch.name, ensure_ascii=False)}']
     if arch.note:

@@ -23,6 +23,12 @@ def test_a_written_file_reads_back_and_builds(tmp_path):
     assert build_model(back.layers, (32, 32, 3), 10).num_params() == 1_971_640
 
 
+def test_an_empty_network_is_not_written(tmp_path):
+    with pytest.raises(ValueError, match="no layers"):
+        write_arch_file(tmp_path / "empty.json", ArchFile(layers=[]))
+    assert not (tmp_path / "empty.json").exists()
+
+
 def test_a_bare_layer_list_is_named_after_its_file(tmp_path):
     path = tmp_path / "tiny-net.json"
     path.write_text(json.dumps([{"type": "flatten"}, {"type": "dense", "units": 3}]))
