@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 
 def _mouse(widget: QWidget, kind: QEvent.Type, pos: QPointF, buttons: Qt.MouseButton) -> None:
@@ -26,3 +26,8 @@ def draw_stroke(widget: QWidget, points: list[tuple[float, float]]) -> None:
 def click(widget: QWidget, pos: QPointF) -> None:
     _mouse(widget, QEvent.Type.MouseButtonPress, pos, Qt.MouseButton.LeftButton)
     _mouse(widget, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton)
+
+
+def error_boxes(window: QWidget) -> list[QMessageBox]:
+    """The error message boxes (gui.messages.show_error) open on ``window``."""
+    return [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]

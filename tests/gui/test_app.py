@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 from gui.app import create_window, default_model_path
+from tests.gui.helpers import error_boxes
 
 
 def test_app_opens_with_the_pretrained_model_when_present(qtbot, settings, tmp_path, monkeypatch):
@@ -23,7 +23,7 @@ def test_app_opens_with_the_pretrained_model_when_present(qtbot, settings, tmp_p
         assert "Using" in window.predict_page.model_label.text()
     assert window.app_model.dataset is None and not window.data_page.is_loading()
     assert "Not found" in window.data_page.status_label.text()
-    assert not [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+    assert not error_boxes(window)
 
 
 def test_a_model_opens_beside_its_own_dataset_even_when_that_is_missing(qtbot, settings,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from engine.explain import (
     OodCalibration,
@@ -27,7 +27,7 @@ from gui.state import EvaluationResult, TrainingSnapshot
 from gui.state.explanation import unfamiliar_text
 from gui.widgets.saliency_overlay import as_rgb
 from tests.gui.conftest import TINY_SPEC
-from tests.gui.helpers import click, draw_stroke
+from tests.gui.helpers import click, draw_stroke, error_boxes
 
 STROKE = [(140, 40 + 4 * i) for i in range(50)]  # a vertical bar
 
@@ -157,7 +157,7 @@ def test_the_unlike_the_training_data_warning_follows_the_calibration(qtbot, win
     assert warning.isVisibleTo(page) is shown
     if shown:
         assert warning.text() == "This does not look like any of the 3 classes I know."
-    assert not [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+    assert not error_boxes(window)
 
 
 def test_a_damaged_calibration_shows_no_warning_and_no_error(qtbot, window, digits_model):
@@ -166,7 +166,7 @@ def test_a_damaged_calibration_shows_no_warning_and_no_error(qtbot, window, digi
     page = drawn(qtbot, window, trained)
     assert not page.explain.warning.isVisibleTo(page)
     assert page.explain.explained is not None
-    assert not [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+    assert not error_boxes(window)
 
 
 def test_the_warning_speaks_of_digits_for_a_digit_model_else_of_its_classes():

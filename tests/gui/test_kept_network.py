@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog
 
 from engine import load_preset
 from engine.arch_file import read_arch_file
 from gui.architecture_dialogs import open_architecture
 from tests.gui.conftest import TINY_SPEC
-
-
-def error_boxes(window) -> list[QMessageBox]:
-    return [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+from tests.gui.helpers import error_boxes
 
 
 def pick(page, name) -> None:

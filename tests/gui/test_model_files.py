@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog
 
 from engine.layers.base import Layer
 from gui.state import ModelOrigin
 from gui.state.model_facts import clone_trained
+from tests.gui.helpers import error_boxes
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-
-
-def error_boxes(window) -> list[QMessageBox]:
-    return [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
 
 
 def answer_save(monkeypatch, path) -> None:

@@ -10,14 +10,10 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog
 
 from engine.data.preprocess import image_to_input
-from tests.gui.helpers import click, draw_stroke
-
-
-def error_boxes(window) -> list[QMessageBox]:
-    return [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+from tests.gui.helpers import click, draw_stroke, error_boxes
 
 
 def test_every_page_builds(window, tiny_dataset):

@@ -8,13 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtWidgets import QMessageBox
 
 from gui.smoothing import LossSmoother
-
-
-def error_boxes(window) -> list[QMessageBox]:
-    return [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+from tests.gui.helpers import error_boxes
 
 
 def test_smoothed_loss_is_right_from_the_first_batch_and_recovers_after_a_spike():

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 from engine.training.checkpoint import checkpoint_path
 from gui.worker import TrainingWorker
 from tests.gui.conftest import make_dataset, slow_setup, tiny_config
+from tests.gui.helpers import error_boxes
 
 
 def test_worker_emits_batch_and_epoch_signals_in_order(qtbot, tiny_dataset, tmp_path):
@@ -191,7 +192,7 @@ def test_diverging_training_shows_a_message_and_the_app_stays_up(qtbot, window, 
     page = window.train_page
     assert page.start_training()
     qtbot.waitUntil(lambda: not page.is_running(), timeout=20000)
-    boxes = [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorMessage"]
+    boxes = error_boxes(window)
     assert boxes and "learning rate" in boxes[-1].text()
     assert "Training failed" in page.log.toPlainText()
     assert page.start_button.isEnabled()
