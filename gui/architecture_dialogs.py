@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QWidget
 
 from engine.arch_file import ArchFile, read_arch_file, write_arch_file
 from gui.file_dialogs import give_usual_permissions, remember_dir, start_dir, suggested_path
-from gui.messages import show_error
+from gui.messages import show_error, show_status
 from gui.pages.data_page import DataPage
 from gui.settings import Settings
 
@@ -28,11 +28,6 @@ def add_architecture_actions(window: QMainWindow, menu: QMenu) -> tuple[QAction,
     save_action = menu.addAction("Save arc&hitecture as…")
     save_action.triggered.connect(lambda: save_architecture_dialog(window, page, settings))
     return open_action, save_action
-
-
-def _status(parent: QWidget, text: str) -> None:
-    if isinstance(parent, QMainWindow):
-        parent.statusBar().showMessage(text, 5000)
 
 
 def save_architecture_dialog(parent: QWidget, page: DataPage, settings: Settings) -> Path | None:
@@ -55,7 +50,7 @@ def save_architecture_dialog(parent: QWidget, page: DataPage, settings: Settings
     except (ValueError, OSError) as exc:
         show_error(parent, "Cannot save the architecture", str(exc))
         return None
-    _status(parent, f"Saved the architecture to {path}")
+    show_status(parent, f"Saved the architecture to {path}")
     return path
 
 
@@ -76,5 +71,5 @@ def open_architecture(parent: QWidget, page: DataPage, settings: Settings,
         return False
     remember_dir(settings, path)
     page.open_architecture(arch, Path(path).name)
-    _status(parent, f"Opened the architecture {Path(path).name}")
+    show_status(parent, f"Opened the architecture {Path(path).name}")
     return True

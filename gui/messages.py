@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 _TRAILING_DETAIL = re.compile(r":\s*\(([^()]*)\)\s*\.?$")
@@ -41,3 +41,9 @@ def show_info(parent: QWidget | None, title: str, text: str) -> QMessageBox:
     box.setObjectName("infoMessage")
     box.open()
     return box
+
+
+def show_status(parent: QWidget, text: str) -> None:
+    """A passing note (five seconds) in the status bar of ``parent``, when it is the window."""
+    if isinstance(parent, QMainWindow):
+        parent.statusBar().showMessage(text, 5000)

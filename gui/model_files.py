@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from engine.serialize import load_model
 from engine.trained_model import TrainedModel
 from gui.file_dialogs import give_usual_permissions, remember_dir, suggested_path
-from gui.messages import show_error, show_info
+from gui.messages import show_error, show_info, show_status
 from gui.settings import Settings
 from gui.state import AppModel, ModelOrigin
 
@@ -70,8 +70,7 @@ def export_onnx_dialog(parent: QWidget, app_model: AppModel, settings: Settings)
     remember_dir(settings, path)
     if not export_current_model(parent, app_model, path):
         return None
-    if isinstance(parent, QMainWindow):
-        parent.statusBar().showMessage(f"Exported {path}", 5000)
+    show_status(parent, f"Exported {path}")
     return path
 
 

@@ -192,17 +192,22 @@ class DataPage(QWidget):
         return infer_layers(spec, shape, classes)
 
     def _show(self, spec: list[dict]) -> None:
+        """Put ``spec`` in the editor as the page's own (not an edit); the editor's change
+        signal then publishes the setup."""
         self._shown_spec = copy.deepcopy(list(spec))
         self.editor.set_spec(spec)
 
-    def _show_custom(self, spec: list[dict], note: str) -> None:
-        """Show ``spec`` under "(custom)" (without picking the kept draft)."""
+    def _select_custom_entry(self) -> None:
+        """Put the combo on "(custom)" without picking it (which would show the kept draft)."""
         self.preset_combo.blockSignals(True)
         self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
         self.preset_combo.blockSignals(False)
+
+    def _show_custom(self, spec: list[dict], note: str) -> None:
+        """Show ``spec`` under "(custom)"."""
+        self._select_custom_entry()
         self.preset_note.setText(note)
         self._show(spec)
-        self.publish_setup()
 
     def _on_preset_picked(self) -> None:
         name = self.preset_combo.currentData()
@@ -218,16 +223,12 @@ class DataPage(QWidget):
             return
         self.preset_note.setText(preset.get("note", ""))
         self._show(preset["layers"])
-        self.publish_setup()
 
     def _on_spec_edited(self, spec: list[dict]) -> None:
         if spec != self._shown_spec:  # edited by hand: kept, so a preset or restart loses nothing
             self._shown_spec = None
             self.settings.set_custom_network(spec)
-            if self.preset_combo.currentData() is not None:
-                self.preset_combo.blockSignals(True)
-                self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
-                self.preset_combo.blockSignals(False)
+            self._select_custom_entry()
             self.preset_note.setText(
                 f"Edited by hand: kept under {CUSTOM}, also after a restart. File ▸ Save "
                 "architecture as… writes it to a file.")
